@@ -1,1 +1,10 @@
-"""ptft: replica."""
+"""ptft replica: the theory a user calls.
+
+>>> from replica import Task, Init, solve
+>>> res = solve(Task(rho_pt=0.1, rho_ft=0.1, omega=1.0), Init(c_pt=1e-3), [0.1, 0.2])
+>>> res.to_frame()[["alpha", "gen_error", "converged"]]   # doctest: +SKIP
+"""
+from .params import Init, ParameterError, Task
+from .solver import Accuracy, SolveResult, solve, solve_classes, solve_single
+
+__all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes"]
