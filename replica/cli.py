@@ -1,0 +1,196 @@
+"""The ``ptft`` command line.
+
+Exit codes: 0 success; 2 invalid input (one line on stderr); 3 some points did not
+converge (the table is still written, with ``converged`` False and the residual).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+EXIT_INPUT, EXIT_NOCONV = 2, 3
+
+
+class InputError(ValueError):
+    """Bad command-line input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):          # one line, exit 2 (argparse prints usage otherwise)
+        raise InputError(message)
+
+
+def parse_alphas(text: str) -> list[float]:
+    """'0.1,0.2,0.3' or 'start:stop:num' (inclusive linspace)."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
+            if num < 1:
+                raise InputError(f"--alpha {text}: num must be >= 1")
+            values = list(np.linspace(start, stop, num))
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
+    for v in values:
+        if math.isnan(v):
+            raise InputError("--alpha contains NaN")
+        if v <= 0:
+            raise InputError(f"alpha must be > 0, got {v:g}")
+    return values
+
+
+def _add_output(p):
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--out", help="write the output to FILE (atomically) instead of stdout")
+
+
+def _add_task(p):
+    g = p.add_argument_group("task (THEORY.md section 4)")
+    g.add_argument("--rho-pt", type=float, default=0.1, help="rho_PT (default 0.1)")
+    g.add_argument("--rho-ft", type=float, default=0.1, help="rho_FT (default 0.1)")
+    g.add_argument("--omega", type=float, default=1.0, help="overlap omega = rho_FT^shared / rho_FT (default 1)")
+    g.add_argument("--rho-shared", type=float, help="rho_FT^shared (with --rho-new, instead of --rho-ft/--omega)")
+    g.add_argument("--rho-new", type=float, help="rho_FT^new")
+    g.add_argument("--a-pt", type=float, default=1.0, help="PT teacher amplitude a_PT (default 1)")
+    g.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
+    g.add_argument("--noise", type=float, default=0.0, help="label-noise std sigma_noise (default 0)")
+
+
+def _add_init(p):
+    g = p.add_argument_group("initialisation (THEORY.md section 2)")
+    g.add_argument("--c-pt", type=float, default=1e-3, help="c_PT > 0 (default 1e-3)")
+    g.add_argument("--lambda-pt", type=float, default=0.0,
+                   help="lambda_PT in absolute units, |lambda_PT| <= c_PT (default 0)")
+    g.add_argument("--lambda-relative", action="store_true",
+                   help="read --lambda-pt as lambda_PT / c_PT in [-1, 1]")
+    g.add_argument("--gamma-ft", type=float, default=0.0, help="gamma_FT >= 0 (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ptft", description="Replica theory of pretraining -> fine-tuning in diagonal linear networks.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub.required = True
+    p = sub.add_parser("solve", help="generalisation error of fine-tuning vs alpha_FT")
+    _add_task(p)
+    _add_init(p)
+    p.add_argument("--alpha", default="0.01:0.5:50", help="'a,b,c' or 'start:stop:num' (default 0.01:0.5:50)")
+    p.add_argument("--reg", type=float, default=0.0,
+                   help="explicit penalty strength of the authors' penalised form (default 0 = interpolation)")
+    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    _add_output(p)
+    p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
+    p.add_argument("--penalty", default="hypent",
+                   help="SymPy expression in b (and optionally c), or hypent|ridge|l1 (default hypent)")
+    p.add_argument("--rho", type=float, default=0.1, help="fraction of nonzero teacher coordinates")
+    p.add_argument("--c", type=float, default=1.0, help="value of the scale c in the penalty (default 1)")
+    p.add_argument("--alpha", default="0.01:0.5:50")
+    p.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
+    p.add_argument("--noise", type=float, default=0.0)
+    p.add_argument("--reg", type=float, default=0.0)
+    _add_output(p)
+    p = sub.add_parser("derive", help="print the symbolic derivation")
+    p.add_argument("--latex", action="store_true")
+    sub.add_parser("verify", help="check every derivation (exit 0 iff all pass)")
+    return parser
+
+
+def _write(text: str, out: str | None) -> None:
+    if not out:
+        sys.stdout.write(text)
+        return
+    target = os.path.abspath(out)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise InputError(f"--out: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+
+
+def _render(result, fmt: str) -> str:
+    frame = result.to_frame()
+    if fmt == "csv":
+        return frame.to_csv(index=False, float_format="%.12g")
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
+    cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "residual", "converged", "phase"]
+    head = "  ".join(f"{k}={frame[k].iloc[0]}" for k in result.info if k in frame) + "\n"
+    return head + frame[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+
+
+def _finish(result, args) -> int:
+    _write(_render(result, args.format), args.out)
+    bad = ~result.converged
+    if bad.any():
+        worst = float(np.nanmax(np.where(bad, result.residual, np.nan))) if np.isfinite(result.residual[bad]).any() else math.nan
+        print(f"ptft: warning: {int(bad.sum())} of {bad.size} points did not converge "
+              f"(largest residual {worst:.3g})", file=sys.stderr)
+        return EXIT_NOCONV
+    return 0
+
+
+def _cmd_solve(args) -> int:
+    from replica import Init, Task, solve
+
+    kw = dict(a_pt=args.a_pt, teacher=args.teacher, noise=args.noise)
+    if (args.rho_shared is None) != (args.rho_new is None):
+        raise InputError("give both --rho-shared and --rho-new, or neither")
+    if args.rho_shared is not None:
+        task = Task.from_shared_new(args.rho_pt, args.rho_shared, args.rho_new, **kw)
+    else:
+        task = Task(rho_pt=args.rho_pt, rho_ft=args.rho_ft, omega=args.omega, **kw)
+    init = Init(c_pt=args.c_pt, lambda_pt=args.lambda_pt, gamma_ft=args.gamma_ft, relative=args.lambda_relative)
+    result = solve(task, init, parse_alphas(args.alpha), reg=args.reg, progress=args.progress)
+    return _finish(result, args)
+
+
+def _cmd_single(args) -> int:
+    from replica import solve_single
+
+    result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
+                          noise=args.noise, c=args.c, reg=args.reg)
+    return _finish(result, args)
+
+
+def _cmd_derive(args) -> int:
+    from symbolic.report import derivation
+
+    print(derivation("latex" if args.latex else "text"))
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    from symbolic.verify import main_verify
+
+    return main_verify(verbose=True)
+
+
+def main(argv=None) -> int:
+    from replica.params import ParameterError
+    from symbolic.penalty import PenaltyError
+
+    commands = {"solve": _cmd_solve, "single": _cmd_single, "derive": _cmd_derive, "verify": _cmd_verify}
+    try:
+        args = build_parser().parse_args(argv)
+        return commands[args.command](args)
+    except (InputError, ParameterError, PenaltyError) as err:
+        print(f"ptft: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("ptft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Generated Numba kernels: prox properties, expectations vs mpmath, cross-process cache."""
+import math
+import subprocess
+import sys
+import textwrap
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numerics import codegen
+
+
+@pytest.fixture(scope="module")
+def hyp():
+    return codegen.builtin("hypent")
+
+
+@pytest.fixture(scope="module")
+def lone():
+    return codegen.builtin("l1")
+
+
+log_c = st.floats(-13, 3)
+log_tau = st.floats(-6, 3)
+# subnormal inputs (|z| < 1e-250) are out of scope: the prox there is below any use
+zval = st.floats(-1e3, 1e3, allow_nan=False).filter(lambda v: v == 0.0 or abs(v) > 1e-250)
+
+
+@settings(max_examples=300, deadline=None)
+@given(zval, log_tau, log_c)
+def test_hypent_prox_optimality_and_bounds(hyp, z, lt, lc):
+    tau, c = 10.0**lt, 10.0**lc
+    x = hyp.prox(z, tau, c)
+    # stationarity of q_c(x) + (x - z)^2/(2 tau), scaled by |z| (an absolute 1e-16 floor)
+    res = tau * math.asinh(x / c) / 2 + x - z
+    assert abs(res) <= 1e-13 * max(abs(z), abs(x), 1e-300) + 1e-300
+    assert 0.0 <= x / z <= 1.0 if z != 0 else x == 0.0      # shrinks towards 0, same sign
+    d = hyp.prox_deriv(z, tau, c)
+    assert 0.0 <= d <= 1.0
+    assert hyp.prox(-z, tau, c) == -x                       # odd
+
+
+@settings(max_examples=200, deadline=None)
+@given(zval, zval, log_tau, log_c)
+def test_hypent_prox_monotone(hyp, z1, z2, lt, lc):
+    tau, c = 10.0**lt, 10.0**lc
+    lo, hi = min(z1, z2), max(z1, z2)
+    assert hyp.prox(lo, tau, c) <= hyp.prox(hi, tau, c)
+
+
+@settings(max_examples=200, deadline=None)
+@given(zval, log_tau)
+def test_l1_prox_is_soft_threshold(lone, z, lt):
+    tau = 10.0**lt
+    expected = math.copysign(max(abs(z) - tau, 0.0), z)
+    assert lone.prox(z, tau, 1.0) == pytest.approx(expected, rel=1e-14, abs=1e-300)
+
+
+def test_prox_derivative_matches_finite_difference(hyp):
+    for z, tau, c in [(0.3, 0.2, 1e-3), (2.0, 1.0, 1e-8), (-0.01, 0.05, 1e-2), (4.0, 3.0, 50.0)]:
+        h = 1e-6 * max(abs(z), 1e-3)
+        fd = (hyp.prox(z + h, tau, c) - hyp.prox(z - h, tau, c)) / (2 * h)
+        assert hyp.prox_deriv(z, tau, c) == pytest.approx(fd, rel=1e-6)
+
+
+# -- expectations against an independent mpmath quadrature in z -------------------------------
+mp.mp.dps = 25
+
+
+def _mp_prox(z, tau, c, x0):
+    """Newton in mpmath from the kernel's value (the root is unique, so any start works)."""
+    x = mp.mpf(x0)
+    for _ in range(60):
+        f = mp.asinh(x / c) / 2 + (x - z) / tau
+        x_new = x - f / (1 / (2 * mp.sqrt(x * x + c * c)) + 1 / tau)
+        if abs(x_new - x) <= mp.mpf(10) ** (-22) * (abs(x) + mp.mpf(10) ** -200):
+            return x_new
+        x = x_new
+    return x
+
+
+def _mp_moments(hyp, sigma, tau, c, kind, par):
+    sigma, tau, c = mp.mpf(sigma), mp.mpf(tau), mp.mpf(c)
+    if kind == 1:
+        var = par + sigma**2
+        sd, mu, m, vpost = mp.sqrt(var), mp.mpf(0), par / var, par * sigma**2 / var
+    else:
+        sd, mu, m, vpost = sigma, mp.mpf(par if kind == 2 else 0), 0, 0
+
+    def pieces(z):
+        x = _mp_prox(z, tau, c, hyp.prox(float(z), float(tau), float(c)))
+        eta_d = 1 / (1 + tau / (2 * mp.sqrt(x * x + c * c)))
+        if kind == 1:
+            err = (x - m * z) ** 2 + vpost
+        elif kind == 2:
+            err = (x - mu) ** 2
+        else:
+            err = x * x
+        p = mp.npdf(z, mu, sd)
+        return p * eta_d, p * err
+
+    # split points cluster around the prox's kink region |z| <~ tau * few
+    pts = sorted({float(mu + k * sd) for k in range(-10, 11)}
+                 | {s * float(tau) * 10.0**e for s in (-1, 1) for e in range(-8, 3)} | {0.0})
+    pts = [mp.mpf(p) for p in pts if abs(p - float(mu)) <= 10 * float(sd)]
+    e_eta = mp.quad(lambda z: pieces(z)[0], pts)
+    e_err = mp.quad(lambda z: pieces(z)[1], pts)
+    return float(e_eta), float(e_err)
+
+
+@pytest.mark.parametrize("sigma,tau,c,kind,par", [
+    (0.3, 0.05, 1e-6, 1, 10.0),     # rich: kink of width ~c
+    (0.3, 0.05, 1e-6, 0, 0.0),
+    (0.05, 0.2, 2e-3, 2, 3.1622776601683795),
+    (0.5, 0.8, 1.0, 1, 10.0),       # lazy
+    (0.02, 0.01, 1e-3, 0, 0.0),
+])
+def test_component_expectations_match_mpmath(hyp, sigma, tau, c, kind, par):
+    out = np.zeros(3)
+    hyp.component(sigma, tau, c, kind, par, 9.0, 0.1, 64, sigma, out)
+    ref_eta, ref_err = _mp_moments(hyp, sigma, tau, c, kind, par)
+    assert out[0] == pytest.approx(ref_eta, rel=1e-9)
+    assert out[1] == pytest.approx(ref_err, rel=1e-9)
+
+
+def test_kernels_load_from_cache_in_a_fresh_process(hyp, tmp_path):
+    """cache=True really caches: a second process finds compiled code (cache hits > 0)."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from numerics import codegen
+        m = codegen.builtin("hypent")
+        out = np.zeros(3)
+        m.component(0.3, 0.05, 1e-3, 1, 10.0, 9.0, 0.1, 64, 0.3, out)
+        print(sum(m.component.stats.cache_hits.values()), sum(m.component.stats.cache_misses.values()))
+    """)
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    hits, misses = map(int, runs[1].stdout.split())
+    assert hits >= 1 and misses == 0
