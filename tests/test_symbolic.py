@@ -18,7 +18,9 @@ def test_all_verify_checks_pass():
 def _merged_c(beta, c, lam, gamma):
     """Build the PT end state numerically on the orbit (rapidities A, B), merge, read c."""
     if lam == 0:
-        a = math.sqrt((beta + math.hypot(beta, c)) / 2)
+        h = math.hypot(beta, c)
+        # (beta + h)/2 without cancellation for beta < 0: (beta + h)(h - beta) = c^2
+        a = math.sqrt((beta + h) / 2 if beta >= 0 else c * c / (2 * (h - beta)))
         bb = c / (2 * a)
         wp, vp, wm, vm = a, a, bb, bb
     else:
