@@ -64,19 +64,35 @@ COLD_SNIPPET = ("import time;t=time.time();from replica import solve, Task, Init
                 "solve(Task(), Init(), [0.2]); print(time.time()-t)")
 
 
-def cold_first_call():
-    """Two fresh processes sharing one new, empty kernel cache directory."""
-    out = {}
+def _cache_files(root):
+    return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*.nbc"))
+
+
+def cold_first_call(n_cached=3):
+    """Fresh processes sharing one new, empty kernel cache directory: the first compiles,
+    the following ``n_cached`` load from the cache (the first of them is 'the second run';
+    more are run because a single process start-up time is noisy on a shared machine).
+    ``new_cache_files`` > 0 on a cached run would mean it recompiled something."""
+    out = {"cached_runs": []}
     with tempfile.TemporaryDirectory(prefix="ptft-bench-cache-") as tmp:
         env = dict(os.environ, PTFT_CACHE_DIR=tmp, OPENBLAS_NUM_THREADS="1")
-        for label in ("compile", "cached"):
+        for k in range(1 + n_cached):
+            before = _cache_files(tmp)
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", COLD_SNIPPET], env=env, capture_output=True,
                                   text=True, cwd=str(HERE.parent))
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 raise RuntimeError(f"cold-start subprocess failed:\n{proc.stderr}")
-            out[label] = {"reported_s": float(proc.stdout.strip().splitlines()[-1]), "process_wall_s": wall}
+            run = {"reported_s": float(proc.stdout.strip().splitlines()[-1]), "process_wall_s": wall,
+                   "new_cache_files": len(set(_cache_files(tmp)) - set(before))}
+            if k == 0:
+                out["compile"] = run
+            else:
+                out["cached_runs"].append(run)
+    out["cached"] = out["cached_runs"][0]
+    out["cached_median"] = {key: statistics.median(r[key] for r in out["cached_runs"])
+                            for key in ("reported_s", "process_wall_s")}
     return out
 
 
@@ -182,8 +198,13 @@ def machine_info():
 def table(cold, rows, base):
     lines = ["### Cold first call (fresh process, `solve(Task(), Init(), [0.2])` incl. imports)", "",
              "| run | reported s | process wall s |", "|---|---:|---:|"]
-    for k, v in cold.items():
-        lines.append(f"| {k} | {v['reported_s']:.2f} | {v['process_wall_s']:.2f} |")
+    lines.append(f"| compile (empty cache) | {cold['compile']['reported_s']:.2f} | "
+                 f"{cold['compile']['process_wall_s']:.2f} |")
+    for j, v in enumerate(cold["cached_runs"], 1):
+        extra = f" ({v['new_cache_files']} new cache files!)" if v["new_cache_files"] else ""
+        lines.append(f"| cached #{j}{extra} | {v['reported_s']:.2f} | {v['process_wall_s']:.2f} |")
+    m = cold["cached_median"]
+    lines.append(f"| cached median | {m['reported_s']:.2f} | {m['process_wall_s']:.2f} |")
     lines += ["", "### Warm time and accuracy (c_PT=1e-3, rho_PT=0.1; curve = linspace(0.01, 0.5, 100))", "",
               "| regime | task | single pt ms (cold start) | curve ms | ms/pt in curve | converged |"
               " max rel err vs ref |", "|---|---|---:|---:|---:|---|---:|"]
@@ -205,8 +226,9 @@ def table(cold, rows, base):
 
 def check_targets(cold, rows, base):
     misses = []
-    if cold["cached"]["reported_s"] > TARGETS["cached_first_call_s"]:
-        misses.append(f"cached first call {cold['cached']['reported_s']:.2f} s > {TARGETS['cached_first_call_s']} s")
+    for j, v in enumerate(cold["cached_runs"], 1):
+        if v["reported_s"] > TARGETS["cached_first_call_s"]:
+            misses.append(f"cached first call #{j} {v['reported_s']:.2f} s > {TARGETS['cached_first_call_s']} s")
     for r in rows:
         if r["curve_s_median"] > TARGETS["curve_s"]:
             misses.append(f"curve {r['regime']}/{r['task']} {r['curve_s_median']:.3f} s > {TARGETS['curve_s']} s")
@@ -227,8 +249,9 @@ def main(argv=None):
 
     t_start = time.perf_counter()
     print("cold first call ...", flush=True)
-    cold = cold_first_call()
-    print(f"  compile {cold['compile']['reported_s']:.2f} s, cached {cold['cached']['reported_s']:.2f} s", flush=True)
+    cold = cold_first_call(2 if args.quick else 3)
+    print(f"  compile {cold['compile']['reported_s']:.2f} s, cached "
+          + ", ".join(f"{r['reported_s']:.2f}" for r in cold["cached_runs"]) + " s", flush=True)
     print("warm timings and accuracy ...", flush=True)
     rows = warm_and_accuracy(args.quick)
     print("SciPy baseline ...", flush=True)
