@@ -225,8 +225,8 @@ def _form_matrix(q: sp.Expr) -> sp.Matrix:
 def conserved_quadratic_forms() -> dict:
     """The conserved forms, named, each checked to lie in the conserved space; together
     they are independent and as many as its dimension, so they span it."""
-    forms = {"lambda+": wp**2 - vp**2, "lambda-": wm**2 - vm**2,
-             "c": wp * wm + vp * vm, "e": wp * vm + vp * wm}
+    found = conserved_quantities()      # found by solving M A + A^T M = 0, not typed in
+    forms = {"lambda+": found.lambda_plus, "lambda-": found.lambda_minus, "c": found.c, "e": found.e}
     A = _flow_matrix()
     for name, q in forms.items():
         M = _form_matrix(q)
