@@ -121,32 +121,25 @@ def _import(name: str, path: Path) -> ModuleType:
     return module
 
 
+def _load_cached(identity: str, prefix: str, make_source) -> ModuleType:
+    """Import the generated module for ``identity``; ``make_source()`` runs only on a miss."""
+    key = _fingerprint(identity)
+    if key not in _LOADED:
+        path = cache_dir() / f"{prefix}_{key}.py"
+        if not path.exists():
+            _write_atomic(path, make_source())
+        _LOADED[key] = _import(path.stem, path)
+    return _LOADED[key]
+
+
 def load(identity: str, make_penalty) -> ModuleType:
     """Kernel module for ``identity``; ``make_penalty()`` is called only on a cache miss."""
-    key = _fingerprint(identity)
-    if key in _LOADED:
-        return _LOADED[key]
-    name = f"ptft_kernels_{key}"
-    path = cache_dir() / f"{name}.py"
-    if not path.exists():
-        _write_atomic(path, render(make_penalty()))
-    module = _import(name, path)
-    _LOADED[key] = module
-    return module
+    return _load_cached(identity, "ptft_kernels", lambda: render(make_penalty()))
 
 
 def load_source(identity: str, make_source) -> ModuleType:
-    """Like :func:`load` for a module whose full source ``make_source()`` returns."""
-    key = _fingerprint(identity)
-    if key in _LOADED:
-        return _LOADED[key]
-    name = f"ptft_gen_{key}"
-    path = cache_dir() / f"{name}.py"
-    if not path.exists():
-        _write_atomic(path, make_source())
-    module = _import(name, path)
-    _LOADED[key] = module
-    return module
+    """A generated plain module whose full source ``make_source()`` returns."""
+    return _load_cached(identity, "ptft_gen", make_source)
 
 
 def builtin(name: str) -> ModuleType:

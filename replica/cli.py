@@ -112,10 +112,16 @@ def _write(text: str, out: str | None) -> None:
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise InputError(f"--out: directory {directory} does not exist")
+    if os.path.isdir(target):
+        raise InputError(f"--out: {target} is a directory, give a file name")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)            # no half-written or stray file on any failure
+        raise
 
 
 def _render(result, fmt: str) -> str:

@@ -201,15 +201,22 @@ def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 
             out["act"][i] = float(np.sum(classes.weight[classes.kind != KIND_ZERO]))
             conv[i], phase[i] = True, "recovery"
             continue
-        out["gen"][i], out["sigma"][i], out["tau"][i], out["res"][i] = e_err, math.exp(ls), math.exp(lt), res
+        # a penalty without a minimum (e.g. exp(-b)) can drive the solve off to infinity:
+        # report that point as not converged rather than overflow
+        out["gen"][i], out["sigma"][i], out["tau"][i], out["res"][i] = e_err, _exp(ls), _exp(lt), res
         out["act"][i] = float(np.sum(classes.weight * per[:, 2]))
         gerr[i] = _group_errors(classes, per, ng)
-        conv[i] = bool(status == 0 and res <= max(acc.tol * 100, 1e-10) and math.isfinite(e_err))
+        conv[i] = bool(status == 0 and res <= max(acc.tol * 100, 1e-10) and math.isfinite(e_err)
+                       and math.isfinite(out["sigma"][i]) and math.isfinite(out["tau"][i]))
         phase[i] = "interior"
         start = (ls, lt) if conv[i] else None
     return SolveResult(alphas, out["gen"], out["gen"] + noise**2, out["sigma"], out["tau"], gerr,
                        out["act"], out["res"], conv, phase.astype(str), nevs, classes.group_names,
                        dict(info or {}))
+
+
+def _exp(v: float) -> float:
+    return math.exp(v) if v < 700.0 else math.inf
 
 
 def _group_errors(classes, per, ng):

@@ -57,12 +57,20 @@ def test_out_file_is_written(tmp_path, capsys):
     (["single", "--penalty", "b*y"], "expression in b"),
     (["solve", "--out", "/nonexistent/dir/x.csv", "--alpha", "0.2"], "does not exist"),
     (["frobnicate"], "invalid choice"),
+    (["solve", "--alpha", "0.2", "--out", "{tmp}"], "is a directory"),
 ])
-def test_bad_input_one_line_exit_2(args, needle, capsys):
+def test_bad_input_one_line_exit_2(args, needle, capsys, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     code, out, err = run(args, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ptft: error:") and needle in lines[0]
+    assert not list(tmp_path.iterdir())          # nothing half-written left behind
+
+
+def test_penalty_without_minimum_is_flagged_not_crashing(capsys):
+    code, out, err = run(["single", "--penalty", "exp(-b)", "--alpha", "0.2", "--format", "csv"], capsys)
+    assert code == 3 and "did not converge" in err and "False" in out
 
 
 def test_console_script_entry_point():

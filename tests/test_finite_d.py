@@ -18,7 +18,9 @@ def test_replica_matches_exact_minimiser(omega, alpha, gamma):
     errs = []
     for seed in seeds:
         ft = sample_ptft_task(D, alpha, 0.1, 0.1, omega, seed=seed)
-        c = np.array([c_ft(b, init.c_pt, init.lambda_abs, gamma) for b in ft.beta_pt])
+        used = c_ft(1.0, init.c_pt, init.lambda_abs, gamma)     # a_PT = 1 on the PT support
+        unused = c_ft(0.0, init.c_pt, init.lambda_abs, gamma)
+        c = np.where(ft.beta_pt != 0, used, unused)
         sol = min_q_interpolant(ft.X, ft.y, c)
         assert sol.converged
         errs.append(gen_error(sol.beta, ft.beta_star))
