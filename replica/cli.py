@@ -49,12 +49,12 @@ def parse_alphas(text: str) -> list[float]:
     return values
 
 
-def _add_output(p):
+def add_output_options(p):
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--out", help="write the output to FILE (atomically) instead of stdout")
 
 
-def _add_task(p):
+def add_task_options(p):
     g = p.add_argument_group("task (THEORY.md section 4)")
     g.add_argument("--rho-pt", type=float, default=0.1, help="rho_PT (default 0.1)")
     g.add_argument("--rho-ft", type=float, default=0.1, help="rho_FT (default 0.1)")
@@ -66,7 +66,7 @@ def _add_task(p):
     g.add_argument("--noise", type=float, default=0.0, help="label-noise std sigma_noise (default 0)")
 
 
-def _add_init(p):
+def add_init_options(p):
     g = p.add_argument_group("initialisation (THEORY.md section 2)")
     g.add_argument("--c-pt", type=float, default=1e-3, help="c_PT > 0 (default 1e-3)")
     g.add_argument("--lambda-pt", type=float, default=0.0,
@@ -81,13 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
     p = sub.add_parser("solve", help="generalisation error of fine-tuning vs alpha_FT")
-    _add_task(p)
-    _add_init(p)
+    add_task_options(p)
+    add_init_options(p)
     p.add_argument("--alpha", default="0.01:0.5:50", help="'a,b,c' or 'start:stop:num' (default 0.01:0.5:50)")
     p.add_argument("--reg", type=float, default=0.0,
                    help="explicit penalty strength of the authors' penalised form (default 0 = interpolation)")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
-    _add_output(p)
+    add_output_options(p)
     p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
     p.add_argument("--penalty", default="hypent",
                    help="SymPy expression in b (and optionally c), or hypent|ridge|l1 (default hypent)")
@@ -97,14 +97,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--reg", type=float, default=0.0)
-    _add_output(p)
+    add_output_options(p)
     p = sub.add_parser("derive", help="print the symbolic derivation")
     p.add_argument("--latex", action="store_true")
     sub.add_parser("verify", help="check every derivation (exit 0 iff all pass)")
+    handlers = {"solve": _cmd_solve, "single": _cmd_single, "derive": _cmd_derive, "verify": _cmd_verify}
+    figures: dict[str, str] = {}
+    for module in _command_modules():
+        handlers.update(module.register(sub))
+        figures.update(getattr(module, "FIGURES", {}))
+    p = sub.add_parser("figure", help="make one of the paper's figures (PNG + the CSV behind it)")
+    p.add_argument("name", choices=sorted(figures), help="which figure")
+    p.add_argument("--quick", action="store_true", help="a smaller version that runs on a laptop CPU in minutes")
+    p.add_argument("--out", help="output PNG (default NAME.png; the data go next to it as .csv)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda for figures that train networks (default auto)")
+    p.add_argument("--data", help="dataset directory for figures that need one (e.g. cifar-100-python)")
+    p.add_argument("--seeds", type=int, help="number of seeds (default: the figure's own)")
+    handlers["figure"] = _figure_handler(figures)
+    parser.set_defaults(_handlers=handlers)
     return parser
 
 
-def _write(text: str, out: str | None) -> None:
+# Command plug-ins: every module in these packages that defines ``register(subparsers)``
+# (returning {name: handler}) adds subcommands; an optional ``FIGURES`` dict maps figure
+# names to 'module:function' strings, imported only when that figure is asked for (so
+# ``ptft --help`` never imports torch).
+_PLUGIN_PACKAGES = ("replica.commands", "empirical.commands")
+
+
+def _command_modules():
+    import importlib
+    import pkgutil
+
+    for package_name in _PLUGIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if not info.name.startswith("_"):
+                yield importlib.import_module(f"{package_name}.{info.name}")
+
+
+def _figure_handler(figures: dict[str, str]):
+    def handler(args) -> int:
+        import importlib
+
+        module_name, func_name = figures[args.name].split(":")
+        return getattr(importlib.import_module(module_name), func_name)(args)
+    return handler
+
+
+def task_from_args(args):
+    """The ``Task`` described by the options of ``add_task_options``."""
+    from replica import Task
+
+    kw = dict(a_pt=args.a_pt, teacher=args.teacher, noise=args.noise)
+    if (args.rho_shared is None) != (args.rho_new is None):
+        raise InputError("give both --rho-shared and --rho-new, or neither")
+    if args.rho_shared is not None:
+        return Task.from_shared_new(args.rho_pt, args.rho_shared, args.rho_new, **kw)
+    return Task(rho_pt=args.rho_pt, rho_ft=args.rho_ft, omega=args.omega, **kw)
+
+
+def init_from_args(args):
+    """The ``Init`` described by the options of ``add_init_options``."""
+    from replica import Init
+
+    return Init(c_pt=args.c_pt, lambda_pt=args.lambda_pt, gamma_ft=args.gamma_ft, relative=args.lambda_relative)
+
+
+def write_atomic(text: str, out: str | None) -> None:
+    """Write ``text`` to ``out`` via a temporary file + rename (stdout when ``out`` is None)."""
     if not out:
         sys.stdout.write(text)
         return
@@ -124,7 +185,7 @@ def _write(text: str, out: str | None) -> None:
         raise
 
 
-def _render(result, fmt: str) -> str:
+def render_frame_result(result, fmt: str) -> str:
     frame = result.to_frame()
     if fmt == "csv":
         return frame.to_csv(index=False, float_format="%.12g")
@@ -135,8 +196,8 @@ def _render(result, fmt: str) -> str:
     return head + frame[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
 
 
-def _finish(result, args) -> int:
-    _write(_render(result, args.format), args.out)
+def finish_result(result, args) -> int:
+    write_atomic(render_frame_result(result, args.format), args.out)
     bad = ~result.converged
     if bad.any():
         worst = float(np.nanmax(np.where(bad, result.residual, np.nan))) if np.isfinite(result.residual[bad]).any() else math.nan
@@ -147,18 +208,11 @@ def _finish(result, args) -> int:
 
 
 def _cmd_solve(args) -> int:
-    from replica import Init, Task, solve
+    from replica import solve
 
-    kw = dict(a_pt=args.a_pt, teacher=args.teacher, noise=args.noise)
-    if (args.rho_shared is None) != (args.rho_new is None):
-        raise InputError("give both --rho-shared and --rho-new, or neither")
-    if args.rho_shared is not None:
-        task = Task.from_shared_new(args.rho_pt, args.rho_shared, args.rho_new, **kw)
-    else:
-        task = Task(rho_pt=args.rho_pt, rho_ft=args.rho_ft, omega=args.omega, **kw)
-    init = Init(c_pt=args.c_pt, lambda_pt=args.lambda_pt, gamma_ft=args.gamma_ft, relative=args.lambda_relative)
-    result = solve(task, init, parse_alphas(args.alpha), reg=args.reg, progress=args.progress)
-    return _finish(result, args)
+    result = solve(task_from_args(args), init_from_args(args), parse_alphas(args.alpha),
+                   reg=args.reg, progress=args.progress)
+    return finish_result(result, args)
 
 
 def _cmd_single(args) -> int:
@@ -166,7 +220,7 @@ def _cmd_single(args) -> int:
 
     result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
                           noise=args.noise, c=args.c, reg=args.reg)
-    return _finish(result, args)
+    return finish_result(result, args)
 
 
 def _cmd_derive(args) -> int:
@@ -186,10 +240,9 @@ def main(argv=None) -> int:
     from replica.params import ParameterError
     from symbolic.penalty import PenaltyError
 
-    commands = {"solve": _cmd_solve, "single": _cmd_single, "derive": _cmd_derive, "verify": _cmd_verify}
     try:
         args = build_parser().parse_args(argv)
-        return commands[args.command](args)
+        return args._handlers[args.command](args)
     except (InputError, ParameterError, PenaltyError) as err:
         print(f"ptft: error: {err}", file=sys.stderr)
         return EXIT_INPUT

@@ -1,0 +1,1 @@
+"""``ptft`` subcommands that train networks, one module per command (see replica.cli)."""
