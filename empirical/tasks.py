@@ -124,12 +124,10 @@ def _n_samples(alpha: float, dim: int) -> int:
 
 
 def _design(seed: int, n: int, dim: int, noise: float, beta_star: np.ndarray):
-    rng_x = np.random.default_rng([seed, _STREAM_X, n])
-    X = rng_x.standard_normal((n, dim)) / math.sqrt(dim)
+    X = sample_design(dim, n, seed)
     y = X @ beta_star
     if noise > 0:
-        rng_e = np.random.default_rng([seed, _STREAM_NOISE, n])
-        y = y + noise * rng_e.standard_normal(n)
+        y = y + noise * label_noise(n, seed)
     return X, y
 
 
@@ -138,25 +136,11 @@ def _freeze(*arrays):
         a.setflags(write=False)
 
 
-# -- samplers ------------------------------------------------------------------------------
-
-def sample_ptft_task(dim: int, alpha: float, rho_pt: float, rho_ft: float, omega: float,
-                     a_pt: float = 1.0, teacher: str = "gaussian", noise: float = 0.0,
-                     seed: int = 0) -> FiniteTask:
-    """Sample a PT -> FT task with exact group counts (module docstring for the model).
-
-    Raises ``ValueError`` (one line) for dim < 1, alpha <= 0, NaN/inf inputs, rho outside
-    [0, 1] (rho_ft > 0), omega outside [0, 1], noise < 0, an unknown teacher, or infeasible
-    supports (need omega*rho_ft <= rho_pt and rho_pt + (1-omega)*rho_ft <= 1).
-    """
-    dim = _int("dim", dim, lo=1)
-    seed = _int("seed", seed, lo=0)
-    alpha = _real("alpha", alpha, lo=0.0, lo_open=True)
+def _check_task(rho_pt, rho_ft, omega, a_pt, teacher):
     rho_pt = _real("rho_pt", rho_pt, lo=0.0, hi=1.0)
     rho_ft = _real("rho_ft", rho_ft, lo=0.0, hi=1.0, lo_open=True)
     omega = _real("omega", omega, lo=0.0, hi=1.0)
     a_pt = _real("a_pt", a_pt)
-    noise = _real("noise", noise, lo=0.0)
     teacher = _teacher(teacher)
 
     if omega * rho_ft > rho_pt + _FEAS_TOL:
@@ -166,6 +150,10 @@ def sample_ptft_task(dim: int, alpha: float, rho_pt: float, rho_ft: float, omega
         raise ValueError(f"infeasible task: rho_pt + (1-omega)*rho_ft = "
                          f"{rho_pt + (1.0 - omega) * rho_ft:g} > 1")
 
+    return rho_pt, rho_ft, omega, a_pt, teacher
+
+
+def _teacher_arrays(dim, rho_pt, rho_ft, omega, a_pt, teacher, seed):
     n_pt = int(round(rho_pt * dim))
     n_ft = int(round(rho_ft * dim))
     n_ov = int(round(omega * n_ft))
@@ -197,6 +185,46 @@ def sample_ptft_task(dim: int, alpha: float, rho_pt: float, rho_ft: float, omega
     group = np.where(in_ft, np.where(in_pt, GROUP_SHARED, GROUP_NEW),
                      np.where(in_pt, GROUP_PT_ONLY, GROUP_NONE)).astype(np.int8)
 
+    return beta_star, beta_pt, group
+
+
+def sample_teacher(dim: int, rho_pt: float, rho_ft: float, omega: float, a_pt: float = 1.0,
+                   teacher: str = "gaussian", seed: int = 0):
+    """(beta_star, beta_pt, group) of :func:`sample_ptft_task` without drawing X (same seed,
+    same arrays): sweeps draw X once per (seed, N) and reuse it for every setting."""
+    dim = _int("dim", dim, lo=1)
+    seed = _int("seed", seed, lo=0)
+    return _teacher_arrays(dim, *_check_task(rho_pt, rho_ft, omega, a_pt, teacher), seed)
+
+
+def sample_design(dim: int, n_samples: int, seed: int) -> np.ndarray:
+    """The (N, D) design matrix of :func:`sample_ptft_task` for this seed and N."""
+    rng_x = np.random.default_rng([seed, _STREAM_X, n_samples])
+    return rng_x.standard_normal((n_samples, dim)) / math.sqrt(dim)
+
+
+def label_noise(n_samples: int, seed: int) -> np.ndarray:
+    """The standard-normal label noise of :func:`sample_ptft_task` (multiply by ``noise``)."""
+    return np.random.default_rng([seed, _STREAM_NOISE, n_samples]).standard_normal(n_samples)
+
+
+# -- samplers ------------------------------------------------------------------------------
+
+def sample_ptft_task(dim: int, alpha: float, rho_pt: float, rho_ft: float, omega: float,
+                     a_pt: float = 1.0, teacher: str = "gaussian", noise: float = 0.0,
+                     seed: int = 0) -> FiniteTask:
+    """Sample a PT -> FT task with exact group counts (module docstring for the model).
+
+    Raises ``ValueError`` (one line) for dim < 1, alpha <= 0, NaN/inf inputs, rho outside
+    [0, 1] (rho_ft > 0), omega outside [0, 1], noise < 0, an unknown teacher, or infeasible
+    supports (need omega*rho_ft <= rho_pt and rho_pt + (1-omega)*rho_ft <= 1).
+    """
+    dim = _int("dim", dim, lo=1)
+    seed = _int("seed", seed, lo=0)
+    alpha = _real("alpha", alpha, lo=0.0, lo_open=True)
+    noise = _real("noise", noise, lo=0.0)
+    rho_pt, rho_ft, omega, a_pt, teacher = _check_task(rho_pt, rho_ft, omega, a_pt, teacher)
+    beta_star, beta_pt, group = _teacher_arrays(dim, rho_pt, rho_ft, omega, a_pt, teacher, seed)
     n = _n_samples(alpha, dim)
     X, y = _design(seed, n, dim, noise, beta_star)
     _freeze(X, y, beta_star, beta_pt, group)

@@ -1,0 +1,260 @@
+"""Sweeps of real fine-tuning runs against the replica prediction.
+
+A sweep is settings (Task, Init) x alphas x seeds.  For each alpha (one sample size N) all
+(setting, seed) runs are stacked into batches of shape (B, N, D) that fit ``batch_bytes`` and
+fine-tuned together by one of
+
+``flow``    the gradient-flow end point: the exact minimiser of the implicit-bias program with
+            the per-coordinate constants c_d read off the network after the FT re-init
+            (``empirical.flow``, batched dual Newton);
+``mirror``  network training with conservation-exact steps (same end point as flow);
+``gd``      plain full-batch gradient descent with a small adaptive step;
+``paper``   the authors' protocol (lr 0.5 on the mean-squared error, threshold stop).
+
+Pretraining is the oracle (beta_PT = PT teacher, weights on the conserved orbit) unless
+``alpha_pt`` is given: then the network is really pretrained on round(alpha_pt D) samples of
+the PT teacher (to the flow end point, min sum q_{c_PT} subject to X_PT beta = y_PT) and the
+PT weights are those of that end point on the orbit.
+
+The design X depends only on (seed, N), so one draw serves every setting of a batch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from replica.params import Init, Task, check_alphas
+
+from .flow import min_q_interpolant, min_q_interpolant_torch
+from .network import conserved, ft_reinit, oracle_pt_state
+from .tasks import GROUP_NAMES, label_noise, sample_design, sample_teacher
+from .train import GDConfig, train
+
+METHODS = ("flow", "mirror", "gd", "paper")
+_PT_STREAM = 7_000_003          # seed offset of the PT design (never equal to an FT stream)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One (task, initialisation) pair of a sweep, with a label for tables and legends."""
+
+    task: Task
+    init: Init
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How to simulate: dimension D, seeds, FT method, device, PT mode, batch memory."""
+
+    dim: int = 1000
+    seeds: tuple = tuple(range(10))
+    method: str = "flow"
+    device: str = "auto"
+    alpha_pt: float | None = None
+    gd: GDConfig | None = None
+    batch_bytes: int = 1 << 30
+    flow_tol: float = 1e-10
+
+    def __post_init__(self):
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 10:
+            raise ValueError(f"dim must be an integer >= 10, got {self.dim!r}")
+        seeds = tuple(int(s) for s in self.seeds)
+        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct integers >= 0 (at least one)")
+        object.__setattr__(self, "seeds", seeds)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.alpha_pt is not None and not (math.isfinite(self.alpha_pt) and self.alpha_pt > 0):
+            raise ValueError(f"alpha_pt must be finite and > 0, got {self.alpha_pt}")
+        object.__setattr__(self, "device", resolve_device(self.device))
+
+    @property
+    def gd_config(self) -> GDConfig:
+        if self.gd is not None:
+            return self.gd
+        return GDConfig(method=self.method if self.method != "flow" else "gd")
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; a CUDA request without a GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but no CUDA GPU is available (use --device cpu or auto)")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be auto, cpu or cuda[:k], got {device!r}")
+    return device
+
+
+@dataclass(frozen=True)
+class _Run:
+    setting: int
+    seed: int
+
+
+# -- one batch ------------------------------------------------------------------------------
+
+def _teachers(settings, runs, dim):
+    out = [sample_teacher(dim, settings[r.setting].task.rho_pt, settings[r.setting].task.rho_ft,
+                          settings[r.setting].task.omega, settings[r.setting].task.a_pt,
+                          settings[r.setting].task.teacher, r.seed) for r in runs]
+    return [np.stack(a) for a in zip(*out)]          # beta_star, beta_pt, group: (B, D) each
+
+
+def _pt_end_points(settings, runs, beta_pt, cfg):
+    """beta_PT per run: the teacher (oracle) or the flow end point of finite-data PT."""
+    if cfg.alpha_pt is None:
+        return beta_pt
+    n_pt = max(1, int(round(cfg.alpha_pt * cfg.dim)))
+    out = np.empty_like(beta_pt)
+    for b, r in enumerate(runs):       # PT is once per run, not the hot path; exact dual Newton
+        X_pt = sample_design(cfg.dim, n_pt, r.seed + _PT_STREAM)
+        c_pt = settings[r.setting].init.c_pt
+        out[b] = min_q_interpolant(X_pt, X_pt @ beta_pt[b], c_pt, tol=cfg.flow_tol).beta
+    return out
+
+
+def _ft_start(settings, runs, beta_hat_pt, device):
+    states = [ft_reinit(oracle_pt_state(beta_hat_pt[b], settings[r.setting].init.c_pt,
+                                        settings[r.setting].init.lambda_abs),
+                        settings[r.setting].init.gamma_ft) for b, r in enumerate(runs)]
+    return torch.stack(states, dim=1).to(device)          # (4, B, D)
+
+
+def _finetune(X, y, params, cfg):
+    """End points (B, D) and per-run diagnostics for one batch."""
+    B = X.shape[0]
+    if cfg.method != "flow":
+        res = train(X, y, params, cfg.gd_config)
+        return res.beta, dict(steps=res.steps, drift=res.drift, train_mse=res.train_mse,
+                              rel_residual=res.rel_residual, stop_reason=list(res.stop_reason),
+                              converged=res.converged)
+    c = conserved(params).c
+    dead = c <= 0            # lambda_PT = -c_PT and gamma_FT = 0: the coordinate can never move
+    Xf = X.masked_fill(dead.unsqueeze(1), 0.0)
+    c = torch.where(dead, torch.ones_like(c), c)
+    if X.shape[1] < X.shape[2]:
+        sol = min_q_interpolant_torch(Xf, y, c, tol=cfg.flow_tol, device=X.device, on_fail="warn")
+        beta, iters, res, conv = sol.beta, sol.iterations, sol.residual, sol.converged
+    else:
+        sols = [min_q_interpolant(Xf[b].cpu().numpy(), y[b].cpu().numpy(), c[b].cpu().numpy(),
+                                  tol=cfg.flow_tol, on_fail="warn") for b in range(B)]
+        beta = np.stack([s.beta for s in sols])
+        iters = np.array([s.iterations for s in sols])
+        res = np.array([s.residual for s in sols])
+        conv = np.array([s.converged for s in sols])
+    beta = np.where(dead.cpu().numpy(), 0.0, beta)
+    return beta, dict(steps=iters, drift=np.zeros(B), train_mse=np.full(B, np.nan), rel_residual=res,
+                      stop_reason=["converged" if ok else "not converged" for ok in conv], converged=conv)
+
+
+def _batch_rows(settings, runs, alpha, cfg):
+    n = max(1, int(round(alpha * cfg.dim)))
+    beta_star, beta_pt, group = _teachers(settings, runs, cfg.dim)
+    designs = {s: sample_design(cfg.dim, n, s) for s in {r.seed for r in runs}}
+    X = np.stack([designs[r.seed] for r in runs])
+    y = np.einsum("bnd,bd->bn", X, beta_star)
+    noise = np.array([settings[r.setting].task.noise for r in runs])
+    if noise.any():
+        y = y + noise[:, None] * np.stack([label_noise(n, r.seed) for r in runs])
+    params = _ft_start(settings, runs, _pt_end_points(settings, runs, beta_pt, cfg), cfg.device)
+    dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(cfg.device)   # noqa: E731
+    beta, diag = _finetune(dev(X), dev(y), params, cfg)
+    return _rows(settings, runs, alpha, n, cfg, beta, beta_star, group, diag)
+
+
+def _rows(settings, runs, alpha, n, cfg, beta, beta_star, group, diag):
+    sq = (beta - beta_star) ** 2
+    rows = []
+    for b, r in enumerate(runs):
+        s = settings[r.setting]
+        row = dict(setting=r.setting, label=s.label, **_setting_columns(s), alpha=alpha, n_samples=n,
+                   dim=cfg.dim, seed=r.seed, method=cfg.method,
+                   alpha_pt=np.nan if cfg.alpha_pt is None else cfg.alpha_pt,
+                   gen_error=float(sq[b].mean()))
+        for g, name in enumerate(GROUP_NAMES):
+            mask = group[b] == g
+            row[f"err_{name}"] = float(sq[b][mask].mean()) if mask.any() else np.nan
+        row.update({k: (v[b] if not isinstance(v, list) else v[b]) for k, v in diag.items()})
+        row["active_fraction"] = float((np.abs(beta[b]) > 1e-6).mean())
+        rows.append(row)
+    return rows
+
+
+def _setting_columns(s: Setting) -> dict:
+    t, i = s.task, s.init
+    return dict(rho_pt=t.rho_pt, rho_ft=t.rho_ft, omega=t.omega, a_pt=t.a_pt, teacher=t.teacher,
+                noise=t.noise, c_pt=i.c_pt, lambda_pt=i.lambda_abs, gamma_ft=i.gamma_ft)
+
+
+# -- the sweep ------------------------------------------------------------------------------
+
+def _batches(runs, n, cfg):
+    per_run = 8 * n * cfg.dim * 3 + 8 * n * n * 2      # X (+ masked copy, temporaries) + Hessian
+    size = max(1, int(cfg.batch_bytes // per_run))
+    return [runs[i:i + size] for i in range(0, len(runs), size)]
+
+
+def simulate(settings, alphas, cfg: SimConfig = SimConfig(), *, progress: bool = True) -> pd.DataFrame:
+    """Fine-tune every (setting, alpha, seed) and return one row per run (pandas).
+
+    Columns: the setting's parameters, alpha, n_samples, dim, seed, method, gen_error
+    (= ||beta_hat - beta*||² / D), err_<group> (mean squared error per coordinate of each
+    group), steps, drift (max relative change of the conserved quantities), train_mse,
+    rel_residual, stop_reason, converged, active_fraction.
+    """
+    from tqdm.auto import tqdm
+
+    settings = [s if isinstance(s, Setting) else Setting(*s) for s in settings]
+    alphas = check_alphas(alphas)
+    runs = [_Run(i, seed) for i in range(len(settings)) for seed in cfg.seeds]
+    rows = []
+    with tqdm(total=len(runs) * len(alphas), disable=not progress, unit="run",
+              desc=f"ptft simulate ({cfg.method}, D={cfg.dim}, {cfg.device})") as bar:
+        for alpha in alphas:
+            n = max(1, int(round(alpha * cfg.dim)))
+            for batch in _batches(runs, n, cfg):
+                rows.extend(_batch_rows(settings, batch, alpha, cfg))
+                bar.update(len(batch))
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
+    """Per (setting, alpha): mean gen_error, standard error, number of runs, and (``theory``)
+    the replica prediction with z = (mean - theory) / SE."""
+    keys = ["setting", "label", "rho_pt", "rho_ft", "omega", "a_pt", "teacher", "noise", "c_pt",
+            "lambda_pt", "gamma_ft", "alpha"]
+    grouped = runs.groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(gen_error=("gen_error", "mean"), sd=("gen_error", "std"), n_runs=("gen_error", "size"),
+                      n_converged=("converged", "sum"), max_drift=("drift", "max")).reset_index()
+    out["se"] = out.pop("sd") / np.sqrt(out["n_runs"])
+    if theory:
+        out = _with_theory(out)
+        if runs["alpha_pt"].notna().any():      # the oracle-PT replica does not apply
+            out[["theory", "z"]] = np.nan
+    return out
+
+
+def _with_theory(out: pd.DataFrame) -> pd.DataFrame:
+    from replica import solve
+
+    pred = np.full(len(out), np.nan)
+    conv = np.zeros(len(out), dtype=bool)
+    for _, part in out.groupby("setting", sort=False):
+        row = part.iloc[0]
+        task = Task(rho_pt=row.rho_pt, rho_ft=row.rho_ft, omega=row.omega, a_pt=row.a_pt,
+                    teacher=row.teacher, noise=row.noise)
+        init = Init(c_pt=row.c_pt, lambda_pt=row.lambda_pt, gamma_ft=row.gamma_ft)
+        res = solve(task, init, list(part.alpha))
+        pred[part.index] = res.gen_error
+        conv[part.index] = res.converged
+    out["theory"] = pred
+    out["theory_converged"] = conv
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["z"] = (out["gen_error"] - out["theory"]) / out["se"]
+    return out
