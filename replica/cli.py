@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import tempfile
 
@@ -21,6 +22,11 @@ class InputError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # accept '--lambda-pt -0.99e-3': argparse's own pattern misses exponents
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message):          # one line, exit 2 (argparse prints usage otherwise)
         raise InputError(message)
 
@@ -177,6 +183,7 @@ def write_atomic(text: str, out: str | None) -> None:
         raise InputError(f"--out: {target} is a directory, give a file name")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
     try:
+        os.fchmod(fd, 0o644)        # mkstemp makes 0600; a result file should be readable
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, target)
@@ -252,4 +259,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main: plug-ins raise replica.cli.InputError, which is not the
+    # class of the same name in this __main__ copy of the module
+    from replica.cli import main as _main
+    sys.exit(_main())

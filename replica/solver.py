@@ -1,10 +1,15 @@
 """The replica (state-evolution) solution of the fine-tuning problem, per alpha_FT.
 
-For beta_hat = argmin sum_d Q_d(beta_d) s.t. X beta = y (or the penalised form with
-``reg`` > 0) each coordinate class k is a scalar prox channel, and the order parameters
-(sigma, tau) solve (THEORY.md section 5)
+For beta_hat = argmin sum_d Q_d(beta_d) s.t. X beta = y (or, with ``reg`` > 0, the penalised
+form argmin (1/2N) ||y - X beta||^2 + (reg/D) sum_d Q_d(beta_d): mean loss, mean penalty) each
+coordinate class k is a scalar prox channel, and the order parameters (sigma, tau) solve
 
-    E[eta'] = alpha (1 - reg / tau),    alpha sigma^2 = alpha sigma_noise^2 + E[(eta - beta*)^2].
+    E[eta'] = alpha (1 - reg / tau),    alpha sigma^2 = sigma_noise^2 + E[(eta - beta*)^2].
+
+(x ~ N(0, I/D).  THEORY.md section 5 writes ``alpha sigma_noise^2`` in the second equation;
+that undercounts label noise by a factor alpha when alpha < 1 -- Monte Carlo of the noisy
+min-norm interpolator and the Wishart moment alpha s^2 / (1 - alpha) agree with the form
+used here, which is also continuous with the alpha > 1 closed form s^2 / (alpha - 1).)
 
 The expectations and both solvers run in the generated Numba kernels (``numerics``);
 this module builds the coordinate classes, walks the alpha grid with continuation and
@@ -142,7 +147,7 @@ def _guess(classes: Classes, alpha: float, noise: float, reg: float):
     signal = float(np.sum(classes.weight * np.where(classes.kind == KIND_ZERO, 0.0,
                                                    np.where(classes.kind == KIND_GAUSS, classes.par,
                                                             classes.par ** 2))))
-    sigma2 = max(signal * max(1.0 - alpha, 0.05) / alpha + noise**2, 1e-8)
+    sigma2 = max((signal * max(1.0 - alpha, 0.05) + noise**2) / alpha, 1e-8)
     tau = max(2.0 * float(np.median(classes.c)) * max(1.0 - alpha, 0.05) / alpha, reg * 2.0, 1e-8)
     return 0.5 * math.log(sigma2), math.log(tau)
 
@@ -258,8 +263,9 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
     ----------
     task, init : :class:`Task`, :class:`Init`
     alphas : iterable of float > 0
-    reg : explicit penalty strength lambda >= 0 of the authors' penalised form
-        (1/2)||y - X beta||^2 + lambda sum q; 0 (default) is the exact interpolation limit.
+    reg : explicit penalty strength >= 0 of the penalised form
+        (1/2N)||y - X beta||^2 + (reg/D) sum_d q(beta_d); 0 (default) is the exact
+        interpolation limit.
     """
     classes = ptft_classes(task, init)
     info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
