@@ -1,0 +1,72 @@
+"""``ptft head-energy``: head probing (tau steps, optional label smoothing) then fine-tuning in the
+over-parameterised two-layer linear model; prints the initial energy and the four feature-change
+metrics per run (docs/head_energy.md).
+
+    ptft head-energy --tau 0,4,16,64,512 --smoothing 0,0.3
+    ptft figure head-energy [--quick]
+"""
+from __future__ import annotations
+
+from replica.cli import InputError, add_output_options, write_atomic
+
+FIGURES = {"head-energy": "empirical.head_energy_figure:make_figure"}
+
+
+def register(subparsers) -> dict:
+    p = subparsers.add_parser("head-energy", help="task-head energy vs feature change (Ren et al. 2023)")
+    p.add_argument("--tau", default="0,1,2,4,8,16,32,64,128,256,512,1024",
+                   help="head-probing steps, comma-separated (default 0,1,...,1024)")
+    p.add_argument("--smoothing", default="0", help="label smoothing during probing, comma-separated in [0, 1)")
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--n-samples", type=int, default=50)
+    p.add_argument("--features", type=int, default=20)
+    p.add_argument("--classes", type=int, default=4)
+    p.add_argument("--overlap", type=float, default=0.5,
+                   help="fraction of the target teacher inside the pretrained feature space (default 0.5)")
+    p.add_argument("--head-scale", type=float, default=2.0, help="random head ~ N(0, scale^2/k) (default 2)")
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--ft-time", type=float, default=50.0, help="fine-tuning length in gradient-flow time")
+    p.add_argument("--seed", type=int, default=0)
+    add_output_options(p)
+    return {"head-energy": _cmd}
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a comma-separated list of integers") from None
+    if not values or min(values) < 0:
+        raise InputError(f"{name} values must be integers >= 0, got '{text}'")
+    return values
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
+    return values
+
+
+def setup_from_args(args):
+    from empirical.head_energy import HeadEnergySetup
+
+    try:
+        return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
+                               classes=args.classes, overlap=args.overlap, head_scale=args.head_scale,
+                               lr=args.lr, ft_time=args.ft_time, seed=args.seed)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
+def _cmd(args) -> int:
+    from empirical.head_energy import energy_sweep
+    from replica.commands.linear_teacher import render
+
+    taus, smoothings = _ints(args.tau, "--tau"), _floats(args.smoothing, "--smoothing")
+    frame = energy_sweep(setup_from_args(args), taus, smoothings, progress=True)
+    write_atomic(render(frame, args.format), args.out)
+    return 0

@@ -1,0 +1,198 @@
+"""``ptft linear-teacher``: fine-tuning with linear teachers (docs/linear_teacher.md).
+
+    ptft linear-teacher risk --dim 400 --spectrum power --distance 0.3 --placement tail --n 20:800:40
+    ptft linear-teacher sample-complexity --eps 0.05,0.1 --placement head
+    ptft linear-teacher deep --depth 1,2,3,4          (deep linear networks: theory vs PyTorch GD)
+    ptft linear-teacher ntk --distance 0,0.3,1        (wide ReLU nets vs NTK prediction and bound)
+    ptft figure linear-teacher [--quick]
+
+Only numpy is imported at start-up (the rest lazily; torch only by ``deep``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from replica.cli import InputError, add_output_options, write_atomic
+
+FIGURES = {"linear-teacher": "replica.linear_teacher_figure:make_figure"}
+
+
+def parse_counts(text: str, name: str) -> list[int]:
+    """'10,20,40' or 'start:stop:num' (inclusive, rounded to integers) -> sorted unique ints >= 1."""
+    try:
+        if ":" in text:
+            start, stop, num = text.split(":")
+            values = np.linspace(float(start), float(stop), int(num))
+        else:
+            values = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
+    if values.size == 0 or not np.isfinite(values).all() or (values < 1).any():
+        raise InputError(f"{name} values must be finite numbers >= 1, got '{text}'")
+    return sorted({int(round(v)) for v in values})
+
+
+def parse_floats(text: str, name: str, positive: bool = True) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(not math.isfinite(v) or (positive and v <= 0) for v in values):
+        raise InputError(f"{name} values must be finite{' and > 0' if positive else ''}, got '{text}'")
+    return values
+
+
+def _add_pair_options(p):
+    g = p.add_argument_group("source/target pair (eigenbasis of the target covariance Sigma)")
+    g.add_argument("--dim", type=int, default=400, help="dimension d (default 400)")
+    g.add_argument("--spectrum", choices=("iso", "power", "exp"), default="power",
+                   help="eigenvalues of Sigma, trace 1 (default power)")
+    g.add_argument("--decay", type=float, default=1.0, help="power i^-decay or exp(-decay i/d) (default 1)")
+    g.add_argument("--distance", type=float, default=0.3, help="||theta_S - theta_T|| / ||theta_T|| (default 0.3)")
+    g.add_argument("--placement", choices=("head", "tail", "uniform"), default="uniform",
+                   help="where theta_S - theta_T lives: top/bottom eigendirections or all (default uniform)")
+    g.add_argument("--fraction", type=float, default=0.1, help="fraction of directions for head/tail (default 0.1)")
+    g.add_argument("--noise", type=float, default=0.1, help="label-noise std sigma (default 0.1)")
+    g.add_argument("--ridge", type=float, default=0.0,
+                   help="explicit ridge (1/2n)||y-Xw||^2 + (ridge/2)||w-theta_S||^2 (default 0: gradient flow)")
+    g.add_argument("--seed", type=int, default=0, help="seed of theta_T and of the signs of Delta")
+
+
+def pair_from_args(args):
+    from replica.linear_teacher import make_pair, make_spectrum
+
+    if args.dim < 1:
+        raise InputError(f"--dim must be >= 1, got {args.dim}")
+    if args.ridge < 0 or not math.isfinite(args.ridge):
+        raise InputError(f"--ridge must be a finite number >= 0, got {args.ridge}")
+    lam = make_spectrum(args.spectrum, args.dim, args.decay)
+    return make_pair(lam, args.distance, args.placement, fraction=args.fraction, noise=args.noise, seed=args.seed)
+
+
+def register(subparsers) -> dict:
+    p = subparsers.add_parser("linear-teacher", help="fine-tuning with linear teachers (Shachaf et al. 2021)")
+    sub = p.add_subparsers(dest="lt_action")
+    sub.required = True
+    q = sub.add_parser("risk", help="predicted FT / scratch / zero-shot risk versus n (+ Monte Carlo)")
+    _add_pair_options(q)
+    q.add_argument("--n", default="10:800:40", help="sample sizes 'a,b,c' or 'start:stop:num' (default 10:800:40)")
+    q.add_argument("--monte-carlo", type=int, default=0, metavar="SEEDS",
+                   help="also simulate SEEDS draws per n (default 0: theory only)")
+    add_output_options(q)
+    q = sub.add_parser("sample-complexity", help="smallest n reaching risk eps: FT vs scratch vs zero-shot")
+    _add_pair_options(q)
+    q.add_argument("--eps", default="0.05,0.1,0.2", help="target risks (default 0.05,0.1,0.2)")
+    add_output_options(q)
+    q = sub.add_parser("deep", help="deep linear networks: derived implicit bias vs PyTorch gradient descent")
+    q.add_argument("--depth", default="1,2,3,4", help="depths L (default 1,2,3,4)")
+    q.add_argument("--dim", type=int, default=20, help="dimension d (default 20)")
+    q.add_argument("--n", type=int, default=8, help="number of target samples, < d (default 8)")
+    q.add_argument("--cosine", type=float, default=0.6, help="cos(theta_S, theta_T) in (-1, 1) (default 0.6)")
+    q.add_argument("--scale", type=float, default=1.5, help="||theta_S|| / ||theta_T|| > 0 (default 1.5)")
+    q.add_argument("--lr", type=float, default=0.02, help="GD step (default 0.02)")
+    q.add_argument("--seed", type=int, default=0)
+    add_output_options(q)
+    q = sub.add_parser("ntk", help="wide ReLU nets (PyTorch) vs the NTK prediction and the residual bound")
+    q.add_argument("--distance", default="0,0.1,0.3,1", help="||theta_S - theta_T||, comma-separated (default 0,0.1,0.3,1)")
+    q.add_argument("--dim", type=int, default=10)
+    q.add_argument("--n-source", type=int, default=100)
+    q.add_argument("--n-target", type=int, default=40)
+    q.add_argument("--width", type=int, default=4096, help="hidden width m (default 4096)")
+    q.add_argument("--steps", type=int, default=2000, help="GD steps per training stage (default 2000)")
+    q.add_argument("--seed", type=int, default=0)
+    add_output_options(q)
+    return {"linear-teacher": _dispatch}
+
+
+def _dispatch(args) -> int:
+    return {"risk": _cmd_risk, "sample-complexity": _cmd_sample_complexity, "deep": _cmd_deep,
+            "ntk": _cmd_ntk}[args.lt_action](args)
+
+
+def render(frame, fmt: str) -> str:
+    if fmt == "csv":
+        return frame.to_csv(index=False, float_format="%.12g")
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+
+
+def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
+    """Theory columns for each n, plus Monte Carlo mean/sem columns when mc_seeds > 0."""
+    import pandas as pd
+
+    from replica.linear_teacher import risk_curves
+
+    curves = risk_curves(pair, ns, ridge)
+    frame = pd.DataFrame({"n": np.asarray(ns, int), "risk_ft": curves["ft"], "bias_ft": curves["ft_bias"],
+                          "variance_ft": curves["ft_variance"], "kappa": curves["kappa"],
+                          "risk_scratch": curves["scratch"], "risk_zero_shot": curves["zero_shot"]})
+    if mc_seeds > 0:
+        from empirical.linear_teacher_sim import monte_carlo_risk
+
+        iterator = ns
+        if progress:
+            from tqdm.auto import tqdm
+            iterator = tqdm(ns, desc="monte carlo", unit="n", leave=False)
+        ft = [monte_carlo_risk(pair, n, mc_seeds, ridge=ridge) for n in iterator]
+        sc = [monte_carlo_risk(pair, n, mc_seeds, ridge=ridge, scratch=True) for n in ns]
+        frame["mc_ft_mean"] = [r["mean"] for r in ft]
+        frame["mc_ft_sem"] = [r["sem"] for r in ft]
+        frame["mc_scratch_mean"] = [r["mean"] for r in sc]
+        frame["mc_scratch_sem"] = [r["sem"] for r in sc]
+    return frame
+
+
+def _cmd_risk(args) -> int:
+    pair = pair_from_args(args)
+    if args.monte_carlo < 0:
+        raise InputError(f"--monte-carlo must be >= 0, got {args.monte_carlo}")
+    frame = risk_frame(pair, parse_counts(args.n, "--n"), args.ridge, args.monte_carlo, progress=True)
+    write_atomic(render(frame, args.format), args.out)
+    return 0
+
+
+def _cmd_sample_complexity(args) -> int:
+    import pandas as pd
+
+    from replica.linear_teacher import compare_sample_complexity
+
+    pair = pair_from_args(args)
+    rows = [compare_sample_complexity(pair, eps, args.ridge) for eps in parse_floats(args.eps, "--eps")]
+    write_atomic(render(pd.DataFrame(rows), args.format), args.out)
+    return 0
+
+
+def _cmd_deep(args) -> int:
+    depths = parse_counts(args.depth, "--depth")
+    if args.dim < 2 or not 1 <= args.n < args.dim:
+        raise InputError(f"need --dim >= 2 and 1 <= --n < --dim, got dim={args.dim}, n={args.n}")
+    if not (-1 < args.cosine < 1 and args.scale > 0 and 0 < args.lr < 1):
+        raise InputError("need -1 < --cosine < 1, --scale > 0 and 0 < --lr < 1")
+    import torch
+
+    from empirical.linear_teacher_sim import deep_linear_table
+
+    torch.set_num_threads(1)
+    frame = deep_linear_table(depths, args.dim, args.n, args.cosine, args.scale, args.seed, lr=args.lr)
+    write_atomic(render(frame, args.format), args.out)
+    return 0
+
+
+def _cmd_ntk(args) -> int:
+    distances = parse_floats(args.distance, "--distance", positive=False)
+    if any(v < 0 for v in distances):
+        raise InputError(f"--distance values must be finite numbers >= 0, got '{args.distance}'")
+    if args.dim < 2 or args.n_source < 1 or args.n_target < 1 or args.width < 2 or args.steps < 1:
+        raise InputError("need --dim >= 2, --n-source >= 1, --n-target >= 1, --width >= 2, --steps >= 1")
+    import torch
+
+    from empirical.linear_teacher_sim import ntk_finetune_table
+
+    torch.set_num_threads(1)
+    frame = ntk_finetune_table(distances, dim=args.dim, n_source=args.n_source, n_target=args.n_target,
+                               width=args.width, seed=args.seed, steps=args.steps)
+    write_atomic(render(frame, args.format), args.out)
+    return 0

@@ -1,0 +1,210 @@
+"""The initialisation (c_PT, lambda_PT, gamma_FT) that minimises the predicted fine-tuning error.
+
+Objective: the replica generalisation error E_gen at alpha_FT, or its mean over several alphas.
+Search space x = (log10 c_PT, lambda_PT / c_PT, log10 gamma_FT) inside :class:`Bounds`.
+
+Why grid + local refinement: the landscape is flat along one direction (the error depends on the
+initialisation only through c_FT on PT-used and unused coordinates, two numbers for three
+parameters), has exact-recovery plateaus (E_gen = 0) and kinks where the saddle point changes
+phase, so a gradient method from one start is unreliable. A log-spaced grid finds the basin;
+bounded Nelder-Mead (derivative-free, tolerant of kinks) polishes the best few grid points.
+A point whose saddle point did not converge scores +inf, so it can never be returned; the
+winner is re-solved and must converge, else the next candidate is used.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize as so
+
+from numerics.transfer import c_ft
+
+from .params import Init, ParameterError, Task, check_alphas
+from .regimes import CANONICAL, regime_of
+from .solver import solve
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Search box: c_PT and gamma_FT log-scaled (gamma_FT > 0 keeps c_FT > 0 at lambda_PT = -c_PT)."""
+
+    c_pt: tuple = (1e-6, 10.0)
+    lambda_rel: tuple = (-1.0, 1.0)
+    gamma_ft: tuple = (1e-6, 100.0)
+
+    def __post_init__(self):
+        for name in ("c_pt", "gamma_ft"):
+            lo, hi = (float(v) for v in getattr(self, name))
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+                raise ParameterError(f"{name} bounds must satisfy 0 < lo <= hi, got ({lo:g}, {hi:g})")
+        lo, hi = (float(v) for v in self.lambda_rel)
+        if not (-1.0 <= lo <= hi <= 1.0):
+            raise ParameterError(f"lambda_pt/c_pt bounds must satisfy -1 <= lo <= hi <= 1, got ({lo:g}, {hi:g})")
+
+    def box(self) -> list[tuple[float, float]]:
+        return [(math.log10(self.c_pt[0]), math.log10(self.c_pt[1])), tuple(map(float, self.lambda_rel)),
+                (math.log10(self.gamma_ft[0]), math.log10(self.gamma_ft[1]))]
+
+
+def init_of(x) -> Init:
+    """x = (log10 c_PT, lambda_PT/c_PT, log10 gamma_FT) -> Init (relative lambda)."""
+    return Init(c_pt=10.0 ** x[0], lambda_pt=float(np.clip(x[1], -1.0, 1.0)), gamma_ft=10.0 ** x[2],
+                relative=True)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One objective value: mean E_gen over ``alphas``; ``ok`` only if every point converged."""
+
+    init: Init
+    value: float
+    ok: bool
+    residual: float
+
+
+def evaluate(task: Task, init: Init, alphas) -> Evaluation:
+    """Mean predicted E_gen of ``init`` over ``alphas`` (+inf when any point fails)."""
+    try:
+        res = solve(task, init, alphas)
+    except ParameterError:
+        return Evaluation(init, math.inf, False, math.nan)
+    ok = bool(res.converged.all() and np.all(np.isfinite(res.gen_error)))
+    resid = float(np.nanmax(res.residual)) if np.isfinite(res.residual).any() else math.nan
+    return Evaluation(init, float(np.mean(res.gen_error)) if ok else math.inf, ok, resid)
+
+
+@dataclass(frozen=True)
+class OptimumResult:
+    """best : the optimal Evaluation (converged); canonical : the four paper settings evaluated on
+    the same objective; grid_best : best grid point before refinement; n_evals : objective calls."""
+
+    best: Evaluation
+    alphas: tuple
+    canonical: dict
+    grid_best: Evaluation
+    n_evals: int
+    regime: str
+    task: Task
+    info: dict = field(default_factory=dict)
+
+    @property
+    def best_canonical(self) -> tuple[str, Evaluation]:
+        name = min(self.canonical, key=lambda k: self.canonical[k].value)
+        return name, self.canonical[name]
+
+    def to_frame(self):
+        import pandas as pd
+
+        a_pt = self.task.a_pt
+        rows = [_row("optimum", self.best, self.regime, a_pt)]
+        rows += [_row(f"canonical {k}", ev, k, a_pt) for k, ev in self.canonical.items()]
+        frame = pd.DataFrame(rows)
+        frame["gain_vs_best_canonical"] = self.best_canonical[1].value - frame["objective"]
+        return frame
+
+
+def _row(name: str, ev: Evaluation, regime: str, a_pt: float) -> dict:
+    i = ev.init
+    return {"setting": name, "c_pt": i.c_pt, "lambda_pt": i.lambda_abs, "lambda_pt_rel": i.lambda_rel,
+            "gamma_ft": i.gamma_ft, "c_ft_used": c_ft(abs(a_pt), i.c_pt, i.lambda_abs, i.gamma_ft),
+            "c_ft_unused": c_ft(0.0, i.c_pt, i.lambda_abs, i.gamma_ft), "objective": ev.value,
+            "converged": ev.ok, "max_residual": ev.residual, "regime": regime}
+
+
+def at_bounds(init: Init, bounds: "Bounds", rtol: float = 1e-3) -> list[str]:
+    """Names of the box walls the point sits on (the true optimum may lie beyond them)."""
+    x = (math.log10(init.c_pt), init.lambda_rel, math.log10(init.gamma_ft))
+    out = []
+    for name, v, (lo, hi) in zip(("c_pt", "lambda_pt_rel", "gamma_ft"), x, bounds.box()):
+        tol = rtol * max(hi - lo, 1e-12)
+        if v <= lo + tol:
+            out.append(f"{name} (lower)")
+        elif v >= hi - tol:
+            out.append(f"{name} (upper)")
+    return out
+
+
+def _grid(box, shape) -> np.ndarray:
+    axes = [np.linspace(lo, hi, n) if hi > lo else np.array([lo]) for (lo, hi), n in zip(box, shape)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _distinct_starts(points, values, k, box) -> list:
+    """The k best finite grid points, skipping near-duplicates (flat valleys repeat one basin)."""
+    span = np.array([max(hi - lo, 1e-12) for lo, hi in box])
+    starts = []
+    for i in np.argsort(values, kind="stable"):
+        if not math.isfinite(values[i]):
+            break
+        if all(np.max(np.abs(points[i] - s) / span) > 0.15 for s in starts):
+            starts.append(points[i])
+        if len(starts) == k:
+            break
+    return starts
+
+
+def optimize_init(task: Task, alphas, *, bounds: Bounds = Bounds(), grid=(9, 9, 7), n_starts: int = 3,
+                  progress: bool = False) -> OptimumResult:
+    """Minimise the mean predicted E_gen over ``alphas`` (see the module docstring).
+
+    Raises :class:`ParameterError` if no point of the grid converged (nothing to return)."""
+    alphas = tuple(check_alphas(alphas))
+    if task.noise > 0 and any(a == 1.0 for a in alphas):
+        raise ParameterError("alpha = 1 with label noise: E_gen is infinite there (the interpolation peak)")
+    if len(grid) != 3 or any(int(n) < 1 for n in grid):
+        raise ParameterError(f"grid must be three positive sizes, got {grid}")
+    box = bounds.box()
+    cache: dict[tuple, Evaluation] = {}
+
+    def f(x) -> float:
+        key = tuple(np.round(np.asarray(x, float), 12))
+        if key not in cache:
+            cache[key] = evaluate(task, init_of(x), alphas)
+        return cache[key].value
+
+    points = _grid(box, [int(n) for n in grid])
+    values = np.array([f(p) for p in _progress(points, progress)])
+    if not np.isfinite(values).any():
+        raise ParameterError("no initialisation in the search box gave a converged prediction")
+    grid_best = cache[tuple(np.round(points[int(np.argmin(values))], 12))]
+    for start in _distinct_starts(points, values, n_starts, box):
+        so.minimize(f, start, method="Nelder-Mead", bounds=box,
+                    options={"xatol": 1e-3, "fatol": 1e-10, "maxfev": 300, "initial_simplex": _simplex(start, box)})
+    best = _confirmed_best(task, cache, alphas)
+    canonical = {k: evaluate(task, v, alphas) for k, v in CANONICAL.items()}
+    regime = regime_of(task, best.init).regime
+    return OptimumResult(best, alphas, canonical, grid_best, len(cache), regime, task,
+                         {"grid": tuple(int(n) for n in grid), "n_starts": n_starts, "bounds": box,
+                          "at_bounds": at_bounds(best.init, bounds)})
+
+
+def _simplex(start, box) -> np.ndarray:
+    """A simplex of 1/8 of the box around ``start`` (reflected inwards at the walls)."""
+    simplex = [np.array(start, float)]
+    for j, (lo, hi) in enumerate(box):
+        step = (hi - lo) / 8 if hi > lo else 1e-6
+        p = np.array(start, float)
+        p[j] = p[j] + step if p[j] + step <= hi else p[j] - step
+        simplex.append(p)
+    return np.array(simplex)
+
+
+def _confirmed_best(task, cache, alphas) -> Evaluation:
+    """Lowest cached value whose fresh re-solve converges with the same value (never a failed point)."""
+    for ev in sorted(cache.values(), key=lambda e: e.value):
+        if not ev.ok:
+            break
+        again = evaluate(task, ev.init, alphas)
+        if again.ok and abs(again.value - ev.value) <= 1e-9 * max(1.0, abs(ev.value)):
+            return again
+    raise ParameterError("no converged optimum could be confirmed")
+
+
+def _progress(points, progress):
+    if not progress:
+        return points
+    from tqdm.auto import tqdm
+
+    return tqdm(points, desc="grid", unit="pt", leave=False)
