@@ -1,0 +1,183 @@
+"""``ptft resnet``: ResNet pretraining -> fine-tuning with the levers c_PT, kappa, gamma_FT (paper Fig. 4).
+
+Torch is imported only inside the handler, so ``ptft --help`` stays light.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import replace
+
+from replica.cli import InputError
+
+FIGURES = {"fig4": "empirical.resnet_figure:make"}
+
+
+def _float_list(text: str, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(not math.isfinite(v) for v in values):
+        raise InputError(f"{option} '{text}' must be finite numbers")
+    return values
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} '{text}' is not a comma-separated list of integers") from None
+    if not values or min(values) < 1:
+        raise InputError(f"{option} '{text}' must be positive integers")
+    return sorted(set(values))
+
+
+def register(subparsers) -> dict:
+    p = subparsers.add_parser("resnet", help="ResNet PT -> FT on CIFAR-100 (--data) or bundled digits (paper Fig. 4)")
+    g = p.add_argument_group("levers (all comma lists; the grid is their product)")
+    g.add_argument("--c-pt", default="1", help="c_PT: all weights times c_PT at PT init (default 1)")
+    g.add_argument("--kappa", default="1", help="kappa: stem + stages 1-3 times kappa at PT init (default 1)")
+    g.add_argument("--gamma-ft", default="1", help="gamma_FT: fresh FT readout times gamma_FT (default 1)")
+    p.add_argument("--n-ft", help="FT sample sizes (default 10,...,1000 for CIFAR-100; 10,20,50,100 for digits)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (class permutation, init, FT draw; default 3)")
+    p.add_argument("--data", help="CIFAR-100 python directory (cifar-100-python or its parent); "
+                                  "default: sklearn digits")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small nets)")
+    a = p.add_argument_group("architecture and SGD (defaults: the paper's for CIFAR, a small ResNet-10 for digits)")
+    a.add_argument("--depth", type=int, help="10, 18, 26 or 34")
+    a.add_argument("--width", type=int, help="base width (ResNet-18: 64)")
+    a.add_argument("--digits-size", type=int, default=16, help="digits upsampled to this size (default 16)")
+    a.add_argument("--digits-noise", type=float, help="digits pixel-noise std in [0, 1] units (default 0.5)")
+    for stage in ("pt", "ft"):
+        a.add_argument(f"--{stage}-lr", type=float, help=f"{stage.upper()} learning rate")
+        a.add_argument(f"--{stage}-epochs", type=int, help=f"{stage.upper()} epoch cap")
+        a.add_argument(f"--{stage}-threshold", type=float, help=f"{stage.upper()} stop when epoch train loss < this")
+    p.add_argument("--out", default="resnet.csv", help="result CSV (resumed if it exists; default resnet.csv)")
+    p.add_argument("--workdir", help="checkpoint directory (default: OUT without .csv + '.ckpt')")
+    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    return {"resnet": _cmd_resnet}
+
+
+def load_dataset(args):
+    """CIFAR-100 from --data, else the bundled digits; data errors become one-line input errors."""
+    from empirical.cifar import DataError, load_cifar100, load_digits_images
+    from empirical.resnet_train import DIGITS_NOISE
+
+    noise = DIGITS_NOISE if getattr(args, "digits_noise", None) is None else args.digits_noise
+    try:
+        return load_cifar100(args.data) if args.data else load_digits_images(args.digits_size, noise=noise)
+    except DataError as err:
+        raise InputError(str(err)) from None
+
+
+def protocol_from_args(args, dataset):
+    """The preset for the dataset, with any architecture/SGD option overriding it."""
+    from empirical.resnet import ResNetConfigError
+    from empirical.resnet_train import cifar_protocol, digits_protocol
+
+    cifar = dataset.name == "cifar100"
+    base = cifar_protocol() if cifar else digits_protocol()
+    try:
+        arch = replace(base.arch, depth=args.depth or base.arch.depth, width=args.width or base.arch.width)
+    except ResNetConfigError as err:
+        raise InputError(str(err)) from None
+    stages = {}
+    for stage in ("pt", "ft"):
+        cfg = getattr(base, stage)
+        lr, epochs, thr = (getattr(args, f"{stage}_{k}") for k in ("lr", "epochs", "threshold"))
+        if (lr is not None and not lr > 0) or (epochs is not None and epochs < 1) or (thr is not None and not thr > 0):
+            raise InputError(f"--{stage}-lr, --{stage}-threshold must be > 0 and --{stage}-epochs >= 1")
+        stages[stage] = replace(cfg, lr=lr or cfg.lr, max_epochs=epochs or cfg.max_epochs,
+                                loss_threshold=thr or cfg.loss_threshold)
+    return replace(base, arch=arch, **stages)
+
+
+def settings_from_args(args):
+    from itertools import product
+
+    from empirical.resnet import Levers, ResNetConfigError
+
+    grids = [_float_list(args.c_pt, "--c-pt"), _float_list(args.kappa, "--kappa"),
+             _float_list(args.gamma_ft, "--gamma-ft")]
+    try:
+        return [Levers(c, k, g) for c, k, g in product(*grids)]
+    except ResNetConfigError as err:
+        raise InputError(str(err)) from None
+
+
+def check_n_ft(n_ft: list[int], dataset, protocol, seeds: list[int]) -> None:
+    """Every n must be drawable (stratified) from the FT classes of every seed."""
+    from empirical.cifar import max_ft_samples, protocol_split
+
+    for seed in seeds:
+        available = max_ft_samples(protocol_split(dataset, seed, protocol.n_ft_classes).ft_train)
+        if max(n_ft) > available:
+            raise InputError(f"--n-ft {max(n_ft)}: only {available} class-balanced training images in the "
+                             f"{protocol.n_ft_classes} fine-tuning classes (seed {seed})")
+        if min(n_ft) < protocol.n_ft_classes:
+            raise InputError(f"--n-ft {min(n_ft)}: need at least one image per fine-tuning class")
+
+
+def prepare_device(name: str, threads: int):
+    import torch
+
+    from empirical.resnet_train import DeviceError, resolve_device
+
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    try:
+        device = resolve_device(name)
+    except DeviceError as err:
+        raise InputError(str(err)) from None
+    torch.set_num_threads(threads)
+    return device
+
+
+def run_experiment(dataset, protocol, settings, n_ft, seeds, device, out, workdir, progress):
+    """``run_grid`` with output-path checks and resume errors turned into input errors."""
+    from empirical.resnet_train import ResumeError, run_grid
+
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise InputError(f"--out: directory {directory} does not exist")
+    if os.path.isdir(out):
+        raise InputError(f"--out: {out} is a directory, give a file name")
+    workdir = workdir or os.path.splitext(os.path.abspath(out))[0] + ".ckpt"
+    try:
+        return run_grid(dataset, protocol, settings, n_ft, seeds, device, workdir, out, progress=progress)
+    except ResumeError as err:
+        raise InputError(f"--out {out}: {err}") from None
+
+
+def summary(frame) -> str:
+    """Mean test accuracy (and its standard error) per setting and n."""
+    cols = ["c_pt", "kappa", "gamma_ft", "n_ft"]
+    g = frame.groupby(cols)["test_acc"]
+    table = g.mean().to_frame("acc_mean").join(g.sem().to_frame("acc_sem")).join(g.size().to_frame("seeds"))
+    return table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+
+
+def _cmd_resnet(args) -> int:
+    from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT
+
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    settings = settings_from_args(args)
+    device = prepare_device(args.device, args.threads)
+    dataset = load_dataset(args)
+    protocol = protocol_from_args(args, dataset)
+    default_n = CIFAR_N_FT if dataset.name == "cifar100" else DIGITS_N_FT
+    n_ft = _int_list(args.n_ft, "--n-ft") if args.n_ft else list(default_n)
+    seeds = list(range(args.seeds))
+    check_n_ft(n_ft, dataset, protocol, seeds)
+    frame = run_experiment(dataset, protocol, settings, n_ft, seeds, device, args.out, args.workdir, args.progress)
+    sys.stdout.write(summary(frame))
+    bad = frame["ft_stop"].eq("diverged") | frame["pt_stop"].eq("diverged")
+    if bad.any():
+        print(f"ptft: warning: {int(bad.sum())} of {len(frame)} runs diverged (non-finite loss); see {args.out}",
+              file=sys.stderr)
+        return 3
+    return 0
