@@ -1,0 +1,126 @@
+"""Throughput of the empirical diagonal-network runs: runs per second for ``flow`` (exact
+gradient-flow end point, batched dual Newton) and for network training (``gd``, ``mirror``),
+at D = 1000 and 5000, batched versus a per-run loop.
+
+    python benchmarks/bench_simulate.py [--device cpu|cuda] [--quick] [--out FILE.json]
+
+Training runs are timed over a fixed number of steps (their step count to convergence depends
+on the regime, from ~10^3 in the lazy regime to ~10^5 in the rich one); runs/s for a full run
+is steps/s divided by the steps the run needs, reported for the default setting at D = 1000.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from empirical.flow import min_q_interpolant, min_q_interpolant_torch
+from empirical.network import conserved, ft_reinit, oracle_pt_state
+from empirical.tasks import sample_ptft_task
+from empirical.train import GDConfig, train
+
+
+def _problem(dim, alpha, seeds, device, c_pt=1e-3):
+    tasks = [sample_ptft_task(dim, alpha, 0.1, 0.1, 0.5, seed=s) for s in range(seeds)]
+    X = torch.tensor(np.stack([t.X for t in tasks]), device=device)
+    y = torch.tensor(np.stack([t.y for t in tasks]), device=device)
+    params = ft_reinit(oracle_pt_state(np.stack([t.beta_pt for t in tasks]), c_pt, 0.0), 0.0).to(device)
+    return tasks, X, y, params
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_flow(dim, alpha, seeds, device):
+    tasks, X, y, params = _problem(dim, alpha, seeds, device)
+    c = conserved(params).c
+    min_q_interpolant_torch(X[:1], y[:1], c[:1], device=device)          # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    min_q_interpolant_torch(X, y, c, device=device)
+    _sync(device)
+    batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for b in range(seeds):
+        min_q_interpolant_torch(X[b:b + 1], y[b:b + 1], c[b:b + 1], device=device)
+    _sync(device)
+    loop_torch = time.perf_counter() - t0
+    cn = c.cpu().numpy()
+    t0 = time.perf_counter()
+    for b, t in enumerate(tasks):
+        min_q_interpolant(t.X, t.y, cn[b])
+    loop_numpy = time.perf_counter() - t0
+    return {"dim": dim, "alpha": alpha, "runs": seeds, "batched_runs_per_s": seeds / batched,
+            "loop_torch_runs_per_s": seeds / loop_torch, "loop_numpy_runs_per_s": seeds / loop_numpy,
+            "batching_speedup_vs_torch_loop": loop_torch / batched}
+
+
+def bench_train(dim, alpha, seeds, method, steps, device):
+    _, X, y, params = _problem(dim, alpha, seeds, device)
+    cfg = GDConfig(method=method, max_steps=steps, eval_every=steps, tol=1e-300)
+    train(X[:1], y[:1], params[:, :1], GDConfig(method=method, max_steps=10, eval_every=10))   # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    train(X, y, params, cfg)
+    _sync(device)
+    batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for b in range(seeds):
+        train(X[b:b + 1], y[b:b + 1], params[:, b:b + 1], cfg)
+    _sync(device)
+    loop = time.perf_counter() - t0
+    return {"dim": dim, "alpha": alpha, "runs": seeds, "method": method, "steps": steps,
+            "batched_run_steps_per_s": seeds * steps / batched, "loop_run_steps_per_s": seeds * steps / loop,
+            "batching_speedup": loop / batched}
+
+
+def steps_to_converge(dim, alpha, seeds, method, device):
+    _, X, y, params = _problem(dim, alpha, seeds, device)
+    t0 = time.perf_counter()
+    res = train(X, y, params, GDConfig(method=method, max_steps=2_000_000))
+    return {"dim": dim, "alpha": alpha, "method": method, "runs": seeds, "median_steps": float(np.median(res.steps)),
+            "stop_reasons": sorted(set(res.stop_reason)), "wall_s": time.perf_counter() - t0,
+            "runs_per_s": seeds / (time.perf_counter() - t0)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = args.device
+    seeds = 4 if args.quick else 8
+    big_seeds = 2 if dev == "cpu" else 16
+    results = {"device": dev if dev == "cpu" else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads(),
+               "machine": platform.processor() or platform.machine(), "load_before": os.getloadavg()[0]}
+    results["flow"] = [bench_flow(1000, 0.2, seeds, dev), bench_flow(1000, 0.5, seeds, dev)]
+    if not args.quick:
+        results["flow"].append(bench_flow(5000, 0.2, big_seeds, dev))
+    steps = 500 if args.quick else 2000
+    results["train"] = [bench_train(1000, 0.2, seeds, m, steps, dev) for m in ("gd", "mirror")]
+    if not args.quick:
+        results["train"] += [bench_train(5000, 0.2, big_seeds, m, 200, dev) for m in ("gd", "mirror")]
+    results["to_convergence"] = [steps_to_converge(1000, 0.2, seeds, m, dev) for m in ("mirror", "gd")]
+    results["load_after"] = os.getloadavg()[0]
+    text = json.dumps(results, indent=1)
+    print(text)
+    if args.out:
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
