@@ -56,19 +56,20 @@ def panel_settings(panel: Panel):
     return out
 
 
-def sizes(quick: bool, seeds: int | None):
-    """(D, alphas, seeds) of the quick and the full figure."""
+def sizes(quick: bool, seeds: int | None, dim: int | None = None):
+    """(D, alphas, seeds) of the quick and the full figure (``seeds``/``dim`` override)."""
     if quick:
-        return 1000, np.linspace(0.05, 0.5, 6), seeds or 3
-    return 5000, np.linspace(0.01, 0.5, 11), seeds or 10
+        return dim or 1000, np.linspace(0.05, 0.5, 6), seeds or 3
+    return dim or 5000, np.linspace(0.01, 0.5, 11), seeds or 10
 
 
-def run(quick: bool = True, seeds: int | None = None, device: str = "auto", progress: bool = True):
+def run(quick: bool = True, seeds: int | None = None, device: str = "auto", progress: bool = True,
+        dim: int | None = None):
     """Simulate every distinct setting of the six panels; returns (summary, theory lines)."""
     from empirical.simulate import SimConfig, Setting, simulate, summarize
     from replica import solve
 
-    dim, alphas, n_seeds = sizes(quick, seeds)
+    dim, alphas, n_seeds = sizes(quick, seeds, dim)
     unique = {}
     for panel in PANELS:
         for _, _, task, init in panel_settings(panel):
@@ -151,8 +152,11 @@ def make(args) -> int:
         device = resolve_device(args.device)
     except ValueError as err:
         raise InputError(str(err)) from None
-    summary, lines, unique = run(quick=args.quick, seeds=args.seeds, device=device)
-    dim, _, n_seeds = sizes(args.quick, args.seeds)
+    dim_arg = getattr(args, "dim", None)
+    if dim_arg is not None and dim_arg < 200:
+        raise InputError(f"--dim must be >= 200 for fig3 (rho_FT = 0.01 needs support), got {dim_arg}")
+    summary, lines, unique = run(quick=args.quick, seeds=args.seeds, device=device, dim=dim_arg)
+    dim, _, n_seeds = sizes(args.quick, args.seeds, dim_arg)
     plot(summary, lines, unique, out, f"; D = {dim}, {n_seeds} seeds")
     stem = out[:-4]
     write_atomic(summary.to_csv(index=False, float_format="%.10g"), stem + ".csv")

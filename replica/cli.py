@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto|cpu|cuda for figures that train networks (default auto)")
     p.add_argument("--data", help="dataset directory for figures that need one (e.g. cifar-100-python)")
     p.add_argument("--seeds", type=int, help="number of seeds (default: the figure's own)")
+    p.add_argument("--dim", type=int, help="input dimension D for figures that simulate (default: the figure's own)")
     handlers["figure"] = _figure_handler(figures)
     parser.set_defaults(_handlers=handlers)
     return parser
