@@ -193,6 +193,15 @@ def write_atomic(text: str, out: str | None) -> None:
         raise
 
 
+def render_frame(frame, fmt: str) -> str:
+    """A pandas table as csv, json (records) or aligned text."""
+    if fmt == "csv":
+        return frame.to_csv(index=False, float_format="%.12g")
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+
+
 def render_frame_result(result, fmt: str) -> str:
     frame = result.to_frame()
     if fmt == "csv":

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from replica.cli import (InputError, add_init_options, add_output_options, add_task_options,
-                         init_from_args, parse_alphas, task_from_args, write_atomic)
+                         init_from_args, parse_alphas, render_frame, task_from_args,
+                         write_atomic)
 
 FIGURES = {"fig3": "empirical.fig3:make"}
 
@@ -46,7 +47,7 @@ def _cmd_simulate(args) -> int:
     if args.runs:
         write_atomic(runs.to_csv(index=False, float_format="%.10g"), args.runs)
     cols = ["alpha", "gen_error", "se", "n_runs", "theory", "z", "n_converged", "max_drift"]
-    write_atomic(_render(table[cols], args.format), args.out)
+    write_atomic(render_frame(table[cols], args.format), args.out)
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
         import sys
@@ -54,11 +55,3 @@ def _cmd_simulate(args) -> int:
               "(see --runs for stop_reason)", file=sys.stderr)
         return 3
     return 0
-
-
-def _render(frame, fmt: str) -> str:
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.10g")
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=12) + "\n"
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.5g}") + "\n"

@@ -112,11 +112,9 @@ def _dispatch(args) -> int:
 
 
 def render(frame, fmt: str) -> str:
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.12g")
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+    from replica.cli import render_frame
+
+    return render_frame(frame, fmt)
 
 
 def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
