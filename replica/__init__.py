@@ -6,5 +6,7 @@
 """
 from .params import Init, ParameterError, Task
 from .solver import Accuracy, SolveResult, solve, solve_classes, solve_single
+from .table import table  # replica.table(grid, out) -> DataFrame; the module: `from replica.table import ...`
 
-__all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes"]
+__all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
+           "table"]

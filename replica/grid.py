@@ -1,0 +1,259 @@
+"""GRID.toml: the parameter grid of a prediction table (``ptft table``).
+
+Each key is one parameter of a replica point and takes a value, a list, or a range::
+
+    c_pt     = {log = [1e-4, 1.0, 9]}     # 9 log-spaced values, ends included
+    lambda_pt_rel = [-0.9, 0.0, 0.9]      # lambda_PT / c_PT  (or lambda_pt, absolute units)
+    gamma_ft = 0.0
+    omega    = {lin = [0.0, 1.0, 5]}      # 5 evenly spaced values, ends included
+    alpha    = {lin = [0.01, 0.5, 50]}    # alpha_FT = N_FT / D (required)
+
+The grid is the Cartesian product. Points that differ only in ``alpha`` form a *group*,
+solved in one call so the solver's continuation in alpha applies; groups are numbered in
+C order over the axes (canonical key order, alpha last), rows within a group follow the
+alpha list. Every per-value rule (c_pt > 0, rho in [0, 1], ...) is checked here with an
+error naming the key; combinations (omega*rho_ft > rho_pt, |lambda_pt| > c_pt) are
+decided per point by :class:`Task` / :class:`Init` and recorded as infeasible rows, unless
+no point of the grid is feasible, which is an error.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import TEACHERS, Init, ParameterError, Task
+
+
+class GridError(ParameterError):
+    """Malformed GRID.toml (one line, names the key)."""
+
+
+def _positive(v):
+    return v > 0
+
+
+def _nonneg(v):
+    return v >= 0
+
+
+def _unit(v):
+    return 0 <= v <= 1
+
+
+def _unit_open0(v):
+    return 0 < v <= 1
+
+
+def _any(v):
+    return True
+
+
+# canonical order (alpha last: it is the continuation axis); value rule and its wording
+KEYS = {
+    "c_pt": (_positive, "> 0", 1e-3),
+    "lambda_pt": (_any, "finite", 0.0),
+    "lambda_pt_rel": (lambda v: -1 <= v <= 1, "in [-1, 1]", None),
+    "gamma_ft": (_nonneg, ">= 0", 0.0),
+    "rho_pt": (_unit, "in [0, 1]", 0.1),
+    "rho_ft": (_unit_open0, "in (0, 1]", 0.1),
+    "omega": (_unit, "in [0, 1]", 1.0),
+    "a_pt": (_any, "finite", 1.0),
+    "teacher": (lambda v: v in TEACHERS, "one of " + "|".join(TEACHERS), "gaussian"),
+    "noise": (_nonneg, ">= 0", 0.0),
+    "reg": (_nonneg, ">= 0", 0.0),
+    "alpha": (_positive, "> 0", None),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed grid: ``axes`` = ((name, values), ...) in canonical order, alpha last.
+
+    The lambda axis is ``lambda_pt`` (lambda_PT, absolute) or ``lambda_pt_rel``
+    (lambda_PT / c_PT), whichever the file used.
+    """
+
+    axes: tuple
+
+    @property
+    def names(self) -> tuple:
+        return tuple(name for name, _ in self.axes)
+
+    @property
+    def values(self) -> dict:
+        return dict(self.axes)
+
+    @property
+    def alphas(self) -> tuple:
+        return self.axes[-1][1]
+
+    @property
+    def group_shape(self) -> tuple:
+        return tuple(len(v) for _, v in self.axes[:-1])
+
+    @property
+    def n_groups(self) -> int:
+        return math.prod(self.group_shape)
+
+    @property
+    def n_points(self) -> int:
+        return self.n_groups * len(self.alphas)
+
+    @property
+    def lambda_relative(self) -> bool:
+        return "lambda_pt_rel" in self.names
+
+    def group_params(self, g: int) -> dict:
+        """Parameters of group ``g`` (everything but alpha)."""
+        idx = np.unravel_index(g, self.group_shape)
+        return {name: vals[i] for (name, vals), i in zip(self.axes[:-1], idx)}
+
+    def canonical(self) -> str:
+        """JSON text identifying the grid exactly (floats as repr, so round-trip exact)."""
+        return json.dumps([[n, [v if isinstance(v, str) else repr(v) for v in vals]]
+                           for n, vals in self.axes])
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+
+# -- parsing -------------------------------------------------------------------------
+def load_grid(path) -> Grid:
+    """Read and validate GRID.toml; a :class:`GridError` (one line) on any problem."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise GridError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise GridError(f"{path}: is a directory, give a GRID.toml file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise GridError(f"{path}: invalid TOML: {err}") from None
+    return grid_from_dict(data)
+
+
+def grid_from_dict(data: dict) -> Grid:
+    """Validate a mapping of the GRID.toml form (values, lists, {lin|log = [a, b, n]})."""
+    if not isinstance(data, dict):
+        raise GridError("a grid is a mapping of parameter names to values")
+    for key in data:
+        if key not in KEYS:
+            near = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(KEYS)})"
+            raise GridError(f"unknown key '{key}'{hint}")
+    if "lambda_pt" in data and "lambda_pt_rel" in data:
+        raise GridError("lambda_pt_rel: give lambda_pt (absolute) or lambda_pt_rel (lambda_pt / c_pt), not both")
+    if "alpha" not in data:
+        raise GridError("alpha: missing (every grid needs alpha values)")
+    lam = "lambda_pt_rel" if "lambda_pt_rel" in data else "lambda_pt"
+    axes = []
+    for key, (_, _, default) in KEYS.items():
+        if key in ("lambda_pt", "lambda_pt_rel") and key != lam:
+            continue
+        raw = data.get(key, default)
+        axes.append((key, _axis(key, raw)))
+    grid = Grid(tuple(axes))
+    _check_feasible(grid)
+    return grid
+
+
+def _axis(key: str, raw) -> tuple:
+    if isinstance(raw, dict):
+        values = _range(key, raw)
+    elif isinstance(raw, list):
+        values = raw
+    else:
+        values = [raw]
+    if not values:
+        raise GridError(f"{key}: empty list")
+    out = tuple(_value(key, v) for v in values)
+    if len(set(out)) != len(out):
+        dup = next(v for v in out if out.count(v) > 1)
+        raise GridError(f"{key}: duplicate value {dup!r} (each point must be unique)")
+    return out
+
+
+def _range(key: str, spec: dict) -> list:
+    if len(spec) != 1 or next(iter(spec)) not in ("lin", "log"):
+        raise GridError(f"{key}: a range is {{lin = [start, stop, num]}} or {{log = [start, stop, num]}}, "
+                        f"got keys {sorted(spec)}")
+    kind, args = next(iter(spec.items()))
+    if not (isinstance(args, list) and len(args) == 3):
+        raise GridError(f"{key}: {kind} range needs [start, stop, num], got {args!r}")
+    start, stop = (_number(key, a) for a in args[:2])
+    num = args[2]
+    if isinstance(num, bool) or not isinstance(num, int):
+        raise GridError(f"{key}: range num must be an integer, got {num!r}")
+    if num < 1:
+        raise GridError(f"{key}: empty range (num = {num}, needs >= 1)")
+    if num == 1 and start != stop:
+        raise GridError(f"{key}: a 1-point range needs start == stop, got {start:g} and {stop:g}")
+    if kind == "lin":
+        return [float(v) for v in np.linspace(start, stop, num)]
+    if start <= 0 or stop <= 0:
+        raise GridError(f"{key}: log range needs start, stop > 0, got {start:g}, {stop:g}")
+    values = np.geomspace(start, stop, num)
+    values[0], values[-1] = start, stop          # ends exactly as written
+    return [float(v) for v in values]
+
+
+def _number(key: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise GridError(f"{key}: expected a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise GridError(f"{key}: values must be finite, got {v}")
+    return v
+
+
+def _value(key: str, v):
+    rule, wording, _ = KEYS[key]
+    if key == "teacher":
+        if not isinstance(v, str):
+            raise GridError(f"teacher: expected a string, got {v!r}")
+    else:
+        v = _number(key, v)
+    if not rule(v):
+        raise GridError(f"{key}: value {v!r} is not {wording}")
+    return v
+
+
+# -- feasibility --------------------------------------------------------------------------
+def make_task_init(grid: Grid, params: dict) -> tuple[Task, Init]:
+    """Task and Init of one group (raises ParameterError if infeasible)."""
+    p = params
+    lam = p.get("lambda_pt_rel", p.get("lambda_pt"))
+    init = Init(c_pt=p["c_pt"], lambda_pt=lam, gamma_ft=p["gamma_ft"], relative=grid.lambda_relative)
+    task = Task(rho_pt=p["rho_pt"], rho_ft=p["rho_ft"], omega=p["omega"], a_pt=p["a_pt"],
+                teacher=p["teacher"], noise=p["noise"])
+    return task, init
+
+
+def _check_feasible(grid: Grid) -> None:
+    """Error if no point can be feasible: the task (rho_pt, rho_ft, omega) and
+    initialisation (c_pt, lambda) sub-grids are checked independently."""
+    v = grid.values
+    lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
+    first = None
+    for combo in itertools.product(v["rho_pt"], v["rho_ft"], v["omega"]):
+        try:
+            Task(rho_pt=combo[0], rho_ft=combo[1], omega=combo[2])
+            break
+        except ParameterError as err:
+            first = first or str(err)
+    else:
+        raise GridError(f"rho_pt, rho_ft, omega: infeasible combination, no feasible point in the grid ({first})")
+    for c_pt, lam_v in itertools.product(v["c_pt"], v[lam]):
+        try:
+            Init(c_pt=c_pt, lambda_pt=lam_v, relative=grid.lambda_relative)
+            return
+        except ParameterError as err:
+            first = str(err)
+    raise GridError(f"{lam}, c_pt: infeasible combination, no feasible point in the grid ({first})")
