@@ -23,7 +23,10 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:       # Python 3.10
+    import tomli as tomllib
 from dataclasses import dataclass
 
 import numpy as np
