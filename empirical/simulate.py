@@ -14,7 +14,8 @@ fine-tuned together by one of
 Pretraining is the oracle (beta_PT = PT teacher, weights on the conserved orbit) unless
 ``alpha_pt`` is given: then the network is really pretrained on round(alpha_pt D) samples of
 the PT teacher (to the flow end point, min sum q_{c_PT} subject to X_PT beta = y_PT) and the
-PT weights are those of that end point on the orbit.
+PT weights are those of that end point on the orbit; the theory column is then the nested
+replica of ``replica.imperfect``.
 
 The design X depends only on (seed, N), so one draw serves every setting of a batch.
 """
@@ -230,20 +231,19 @@ def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
     """Per (setting, alpha): mean gen_error, standard error, number of runs, and (``theory``)
     the replica prediction with z = (mean - theory) / SE."""
     keys = ["setting", "label", "rho_pt", "rho_ft", "omega", "a_pt", "teacher", "noise", "c_pt",
-            "lambda_pt", "gamma_ft", "alpha"]
+            "lambda_pt", "gamma_ft", "alpha_pt", "alpha"]
     grouped = runs.groupby(keys, sort=False, dropna=False)
     out = grouped.agg(gen_error=("gen_error", "mean"), sd=("gen_error", "std"), n_runs=("gen_error", "size"),
                       n_converged=("converged", "sum"), max_drift=("drift", "max")).reset_index()
     out["se"] = out.pop("sd") / np.sqrt(out["n_runs"])
     if theory:
         out = _with_theory(out)
-        if runs["alpha_pt"].notna().any():      # the oracle-PT replica does not apply
-            out[["theory", "z"]] = np.nan
     return out
 
 
 def _with_theory(out: pd.DataFrame) -> pd.DataFrame:
     from replica import solve
+    from replica.imperfect import solve_imperfect_pt
 
     pred = np.full(len(out), np.nan)
     conv = np.zeros(len(out), dtype=bool)
@@ -252,7 +252,10 @@ def _with_theory(out: pd.DataFrame) -> pd.DataFrame:
         task = Task(rho_pt=row.rho_pt, rho_ft=row.rho_ft, omega=row.omega, a_pt=row.a_pt,
                     teacher=row.teacher, noise=row.noise)
         init = Init(c_pt=row.c_pt, lambda_pt=row.lambda_pt, gamma_ft=row.gamma_ft)
-        res = solve(task, init, list(part.alpha))
+        if np.isnan(row.alpha_pt):            # oracle PT
+            res = solve(task, init, list(part.alpha))
+        else:                                  # finite PT data: the nested replica
+            res = solve_imperfect_pt(task, init, list(part.alpha), float(row.alpha_pt))
         pred[part.index] = res.gen_error
         conv[part.index] = res.converged
     out["theory"] = pred

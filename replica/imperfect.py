@@ -1,0 +1,178 @@
+"""Imperfect pretraining (alpha_PT = N_PT / D finite): a nested replica.
+
+Pretraining is itself a single-task interpolation problem: gradient flow from the homogeneous
+initialisation reaches  beta_hat_PT = argmin sum_d q_{c_PT}(beta_d)  s.t.  X_PT beta = y_PT,
+with y_PT = X_PT beta*_PT noiseless (beta*_PT,d = a_PT on a fraction rho_PT, else 0).  Its
+replica fixed point (sigma_PT, tau_PT) decouples the estimate per coordinate:
+
+    beta_hat_PT,d  ~  eta_PT(beta*_PT,d + sigma_PT Z'),   eta_PT = prox_{tau_PT q_{c_PT}},
+
+so after PT every coordinate carries a *random* FT constant c_FT,d = c_FT(beta_hat_PT,d)
+(Theorem 4.1 map, ``numerics.transfer.c_ft``).  The FT design X_FT is drawn independently
+of X_PT, so conditionally on PT the FT problem is again a separable min-penalty
+interpolation whose coordinates have the empirical law of (beta*_FT,d, c_FT,d); given the
+coordinate group (shared / new / pt_only / none) the PT noise Z' is independent of the FT
+teacher.  The FT replica is therefore the usual one with many coordinate classes:
+(group g) x (quadrature node j of Z'), weight P(g) w_j, constant c_FT(eta_PT(b_g + sigma_PT z_j)).
+
+Quadrature: the PT prox has no closed form, but its inverse has.  As in the kernels, nodes are
+placed uniformly in s with x = c_PT sinh(s) (the PT estimate), z(s) = x + tau_PT asinh(x/c_PT)/2,
+weight pdf(z) dz/ds ds (trapezoid; spectrally accurate for this smooth integrand, and it
+resolves the rich-regime "kink" of width c_PT around x = 0 that Gauss-Hermite in z misses).
+
+Limits: sigma_PT = 0 (exact PT recovery: alpha_PT >= 1, or above the recovery threshold of
+the PT penalty) reproduces the oracle-PT classes of :func:`replica.solver.ptft_classes`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics import codegen
+from numerics.transfer import c_ft
+
+from .params import Init, ParameterError, Task, _finite
+from .solver import (GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Accuracy, Classes, SolveResult,
+                     solve_classes)
+
+_IN_PT = {"shared": True, "new": False, "pt_only": True, "none": False}
+
+
+@dataclass(frozen=True)
+class PTChannel:
+    """Replica fixed point of pretraining on round(alpha_PT D) samples.
+
+    sigma, tau : sigma_PT, tau_PT (sigma = 0: exact recovery, beta_hat_PT = beta*_PT).
+    pt_error : ||beta_hat_PT - beta*_PT||^2 / D predicted.  phase, residual, converged as in
+    :class:`replica.solver.SolveResult`.
+    """
+
+    alpha_pt: float
+    c_pt: float
+    sigma: float
+    tau: float
+    pt_error: float
+    phase: str
+    residual: float
+    converged: bool
+
+    @property
+    def exact(self) -> bool:
+        return self.sigma == 0.0
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """Nodes of the PT-estimate law: trapezoid in s (x = c_PT sinh s)."""
+
+    h_max: float = 0.2       # largest step in s (0.1 and 0.0125 agree to 1e-12)
+    m_min: int = 32          # fewest intervals per PT-teacher value
+    ksd: float = 9.0         # z covers b +- ksd sigma_PT
+
+
+def check_alpha_pt(alpha_pt) -> float:
+    alpha_pt = _finite("alpha_pt", alpha_pt)
+    if alpha_pt <= 0.0:
+        raise ParameterError(f"alpha_pt must be > 0, got {alpha_pt:g}")
+    return alpha_pt
+
+
+def pt_classes(task: Task, c_pt: float) -> Classes:
+    """The PT problem as a single task: a fraction rho_PT at a_PT, the rest at 0, penalty q_{c_PT}."""
+    w = np.array([task.rho_pt, 1.0 - task.rho_pt])
+    return Classes(w, np.full(2, c_pt), np.array([KIND_FIXED, KIND_ZERO], np.int64),
+                   np.array([task.a_pt, 0.0]), np.array([0, 1], np.int64), ("pt_support", "pt_off"))
+
+
+def pt_channel(task: Task, init: Init, alpha_pt: float, accuracy: Accuracy | None = None) -> PTChannel:
+    """Solve the PT replica at alpha_PT (noiseless labels, oracle when alpha_PT >= 1)."""
+    alpha_pt = check_alpha_pt(alpha_pt)
+    if alpha_pt >= 1.0 or task.rho_pt == 0.0 or task.a_pt == 0.0:
+        return PTChannel(alpha_pt, init.c_pt, 0.0, 0.0, 0.0, "closed-form", 0.0, True)
+    res = solve_classes(pt_classes(task, init.c_pt), [alpha_pt], accuracy=accuracy)
+    return PTChannel(alpha_pt, init.c_pt, float(res.sigma[0]), float(res.tau[0]), float(res.gen_error[0]),
+                     str(res.phase[0]), float(res.residual[0]), bool(res.converged[0]))
+
+
+def pt_estimate_law(b: float, ch: PTChannel, quad: Quadrature = Quadrature()):
+    """Nodes x_j and weights w_j (sum 1) of beta_hat_PT = eta_PT(b + sigma_PT Z).
+
+    Returns one node (x = b) when PT is exact.
+    """
+    if ch.exact:
+        return np.array([b]), np.array([1.0])
+    kern = codegen.builtin("hypent")
+    c, tau, sd = ch.c_pt, ch.tau, ch.sigma
+    L = kern.scale(c)
+    s_lo = kern.invert_s(b - quad.ksd * sd, 0, L, tau, c)
+    s_hi = kern.invert_s(b + quad.ksd * sd, 0, L, tau, c)
+    n = max(quad.m_min, int(math.ceil((s_hi - s_lo) / quad.h_max)))
+    s = np.linspace(s_lo, s_hi, n + 1)
+    pts = [kern.point(sv, 0, L, c) for sv in s]           # (x, dx/ds, q'(x), q''(x) dx/ds)
+    x = np.array([p[0] for p in pts])
+    z = x + tau * np.array([p[2] for p in pts])
+    dz = np.array([p[1] for p in pts]) + tau * np.array([p[3] for p in pts])
+    trap = np.full(n + 1, (s_hi - s_lo) / n)
+    trap[[0, -1]] *= 0.5
+    w = trap * dz * np.exp(-0.5 * ((z - b) / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
+    return x, w / w.sum()      # mass outside b +- 9 sd is < 1e-18; normalise it away
+
+
+def imperfect_classes(task: Task, init: Init, ch: PTChannel, quad: Quadrature = Quadrature()) -> Classes:
+    """FT coordinate classes (group x PT-quadrature node) with c_FT(beta_hat_PT) per node."""
+    lam = init.lambda_abs
+    laws = {v: pt_estimate_law(v, ch, quad) for v in {task.a_pt, 0.0}}
+    cols = {k: [] for k in ("w", "c", "kind", "par", "group")}
+    for gi, name in enumerate(GROUPS):
+        weight = task.group_weights()[name]
+        if weight == 0.0:
+            continue
+        x, wx = laws[task.a_pt if _IN_PT[name] else 0.0]
+        cvals = np.array([c_ft(abs(v), init.c_pt, lam, init.gamma_ft) for v in x])
+        if np.any(cvals <= 0.0):
+            raise ParameterError("c_FT = 0 (lambda_pt = -c_pt with gamma_ft = 0): use gamma_ft > 0")
+        kind, par = _teacher(task, name)
+        keep = wx > 1e-300
+        cols["w"].append(weight * wx[keep])
+        cols["c"].append(cvals[keep])
+        cols["kind"].append(np.full(keep.sum(), kind))
+        cols["par"].append(np.full(keep.sum(), par))
+        cols["group"].append(np.full(keep.sum(), gi))
+    cat = {k: np.concatenate(v) for k, v in cols.items()}
+    return Classes(cat["w"].astype(float), cat["c"].astype(float), cat["kind"].astype(np.int64),
+                   cat["par"].astype(float), cat["group"].astype(np.int64), GROUPS)
+
+
+def _teacher(task: Task, name: str):
+    """FT teacher of a group: none, N(0, 1/rho_FT) or the amplitude 1/sqrt(rho_FT) (even prox:
+    +-A give the same error, so one sign suffices)."""
+    if name not in ("shared", "new"):
+        return KIND_ZERO, 0.0
+    if task.teacher == "gaussian":
+        return KIND_GAUSS, 1.0 / task.rho_ft
+    return KIND_FIXED, 1.0 / math.sqrt(task.rho_ft)
+
+
+def solve_imperfect_pt(task: Task, init: Init, alphas, alpha_pt: float, *, reg: float = 0.0,
+                       accuracy: Accuracy | None = None, quadrature: Quadrature = Quadrature(),
+                       progress: bool = False) -> SolveResult:
+    """Replica prediction of fine-tuning after pretraining on alpha_PT D samples.
+
+    ``info`` carries the PT fixed point (sigma_pt, tau_pt, pt_error, pt_phase) and the number
+    of coordinate classes.  A PT fixed point that did not converge is an error (the FT
+    prediction would rest on it).
+    """
+    ch = pt_channel(task, init, alpha_pt, accuracy)
+    if not ch.converged:
+        raise ParameterError(f"PT replica at alpha_pt={ch.alpha_pt:g} did not converge "
+                             f"(residual {ch.residual:.3g})")
+    classes = imperfect_classes(task, init, ch, quadrature)
+    info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
+            "gamma_ft": init.gamma_ft, "rho_pt": task.rho_pt, "rho_ft": task.rho_ft, "omega": task.omega,
+            "a_pt": task.a_pt, "teacher": task.teacher, "noise": task.noise, "reg": reg,
+            "alpha_pt": ch.alpha_pt, "sigma_pt": ch.sigma, "tau_pt": ch.tau, "pt_error": ch.pt_error,
+            "pt_phase": ch.phase, "n_classes": int(classes.weight.size)}
+    return solve_classes(classes, alphas, noise=task.noise, reg=reg, accuracy=accuracy,
+                         progress=progress, info=info)
