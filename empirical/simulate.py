@@ -13,9 +13,9 @@ fine-tuned together by one of
 
 Pretraining is the oracle (beta_PT = PT teacher, weights on the conserved orbit) unless
 ``alpha_pt`` is given: then the network is really pretrained on round(alpha_pt D) samples of
-the PT teacher (to the flow end point, min sum q_{c_PT} subject to X_PT beta = y_PT) and the
-PT weights are those of that end point on the orbit; the theory column is then the nested
-replica of ``replica.imperfect``.
+the PT teacher: with ``flow`` to the flow end point (min sum q_{c_PT} s.t. X_PT beta = y_PT,
+weights on the orbit), with a training method by training the network itself from the PT
+initialisation.  The theory column is then the nested replica of ``replica.imperfect``.
 
 The design X depends only on (seed, N), so one draw serves every setting of a batch.
 """
@@ -31,7 +31,7 @@ import torch
 from replica.params import Init, Task, check_alphas
 
 from .flow import min_q_interpolant, min_q_interpolant_torch
-from .network import conserved, ft_reinit, oracle_pt_state
+from .network import conserved, ft_reinit, oracle_pt_state, pt_init
 from .tasks import GROUP_NAMES, label_noise, sample_design, sample_teacher
 from .train import GDConfig, train
 
@@ -109,23 +109,34 @@ def _teachers(settings, runs, dim):
     return [np.stack(a) for a in zip(*out)]          # beta_star, beta_pt, group: (B, D) each
 
 
-def _pt_end_points(settings, runs, beta_pt, cfg):
-    """beta_PT per run: the teacher (oracle) or the flow end point of finite-data PT."""
-    if cfg.alpha_pt is None:
-        return beta_pt
+def _pt_designs(runs, cfg):
     n_pt = max(1, int(round(cfg.alpha_pt * cfg.dim)))
-    out = np.empty_like(beta_pt)
-    for b, r in enumerate(runs):       # PT is once per run, not the hot path; exact dual Newton
-        X_pt = sample_design(cfg.dim, n_pt, r.seed + _PT_STREAM)
-        c_pt = settings[r.setting].init.c_pt
-        out[b] = min_q_interpolant(X_pt, X_pt @ beta_pt[b], c_pt, tol=cfg.flow_tol).beta
-    return out
+    return [sample_design(cfg.dim, n_pt, r.seed + _PT_STREAM) for r in runs]
 
 
-def _ft_start(settings, runs, beta_hat_pt, device):
-    states = [ft_reinit(oracle_pt_state(beta_hat_pt[b], settings[r.setting].init.c_pt,
-                                        settings[r.setting].init.lambda_abs),
-                        settings[r.setting].init.gamma_ft) for b, r in enumerate(runs)]
+def _pt_states(settings, runs, beta_pt, cfg):
+    """PT end weights (4, B, D): the oracle, or pretraining on round(alpha_pt D) samples.
+
+    With ``method='flow'`` finite-data PT goes to its exact flow end point (dual Newton) and the
+    weights are that end point's on the conserved orbit; with a training method the network
+    itself is pretrained from the PT initialisation by the same method as fine-tuning.
+    """
+    inits = [settings[r.setting].init for r in runs]
+    if cfg.alpha_pt is None:
+        return torch.stack([oracle_pt_state(beta_pt[b], i.c_pt, i.lambda_abs) for b, i in enumerate(inits)], dim=1)
+    designs = _pt_designs(runs, cfg)
+    if cfg.method == "flow":
+        ends = [min_q_interpolant(X, X @ beta_pt[b], inits[b].c_pt, tol=cfg.flow_tol).beta
+                for b, X in enumerate(designs)]
+        return torch.stack([oracle_pt_state(e, i.c_pt, i.lambda_abs) for e, i in zip(ends, inits)], dim=1)
+    X = torch.from_numpy(np.stack(designs)).to(cfg.device)
+    y = torch.bmm(X, torch.from_numpy(beta_pt).to(cfg.device).unsqueeze(-1)).squeeze(-1)
+    start = torch.cat([pt_init(i.c_pt, i.lambda_abs, (1, cfg.dim), device=cfg.device) for i in inits], dim=1)
+    return torch.from_numpy(train(X, y, start, cfg.gd_config).params)
+
+
+def _ft_start(settings, runs, pt_params, device):
+    states = [ft_reinit(pt_params[:, b], settings[r.setting].init.gamma_ft) for b, r in enumerate(runs)]
     return torch.stack(states, dim=1).to(device)          # (4, B, D)
 
 
@@ -165,7 +176,7 @@ def _batch_rows(settings, runs, alpha, cfg):
     noise = np.array([settings[r.setting].task.noise for r in runs])
     if noise.any():
         y = y + noise[:, None] * np.stack([label_noise(n, r.seed) for r in runs])
-    params = _ft_start(settings, runs, _pt_end_points(settings, runs, beta_pt, cfg), cfg.device)
+    params = _ft_start(settings, runs, _pt_states(settings, runs, beta_pt, cfg).cpu(), cfg.device)
     dev = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(cfg.device)   # noqa: E731
     beta, diag = _finetune(dev(X), dev(y), params, cfg)
     return _rows(settings, runs, alpha, n, cfg, beta, beta_star, group, diag)

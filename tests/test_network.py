@@ -156,3 +156,15 @@ def test_gpu_batch_matches_cpu():
     cpu = simulate([setting], [0.2], SimConfig(dim=300, seeds=(0, 1), device="cpu"), progress=False)
     gpu = simulate([setting], [0.2], SimConfig(dim=300, seeds=(0, 1), device="cuda"), progress=False)
     np.testing.assert_allclose(gpu.gen_error, cpu.gen_error, rtol=1e-8)
+
+
+def test_real_pretraining_by_training_matches_the_flow_end_point_route():
+    """Pretraining the network itself (mirror steps) and pretraining to the exact flow end point
+    (dual Newton, weights reconstructed on the orbit) give the same fine-tuning result."""
+    setting = Setting(Task(rho_pt=0.1, rho_ft=0.1, omega=1.0), Init(c_pt=0.1, gamma_ft=0.3))
+    kw = dict(dim=200, seeds=(0, 1), alpha_pt=0.4)
+    flow = simulate([setting], [0.3], SimConfig(method="flow", **kw), progress=False)
+    trained = simulate([setting], [0.3], SimConfig(method="mirror", gd=GDConfig(method="mirror", tol=1e-10), **kw),
+                       progress=False)
+    assert trained.converged.all()
+    np.testing.assert_allclose(trained.gen_error, flow.gen_error, rtol=1e-4)
