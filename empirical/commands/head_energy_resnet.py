@@ -1,0 +1,112 @@
+"""``ptft head-energy-resnet``: head probing for tau epochs (optional label smoothing) on a pretrained
+ResNet, then full fine-tuning; one row per (seed, smoothing, tau) with the initial energy and the
+four feature-change metrics (docs/head_energy.md, section "ResNet").
+
+    ptft head-energy-resnet --tau 0,1,2,5,10,20 --smoothing 0,0.3 --seeds 2 --format csv --out F
+    ptft figure head-energy-resnet [--quick] [--data PATH] [--device auto]
+
+Torch is imported only inside the handler, so ``ptft --help`` stays light.
+"""
+from __future__ import annotations
+
+from replica.cli import InputError, add_output_options, write_atomic
+
+FIGURES = {"head-energy-resnet": "empirical.head_energy_resnet:make_figure"}
+
+
+def register(subparsers) -> dict:
+    p = subparsers.add_parser("head-energy-resnet",
+                              help="task-head energy vs feature change on the ResNet pipeline (Ren et al. 2023)")
+    p.add_argument("--tau", default="0,1,2,5,10,20", help="head-probing epochs, comma-separated (default 0,1,2,5,10,20)")
+    p.add_argument("--smoothing", default="0,0.3", help="label smoothing during probing, comma-separated in [0, 1)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (class split, PT network, FT draw; default 2)")
+    p.add_argument("--data", help="CIFAR-100 python directory; default: sklearn digits (16x16, noise 0.5)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
+    p.add_argument("--depth", type=int, help="ResNet depth 10/18/26/34 (default: 10 digits, 18 CIFAR)")
+    p.add_argument("--width", type=int, help="base width (default: 16 digits, 64 CIFAR)")
+    p.add_argument("--n-ft", type=int, help="FT training images (default 100 digits, 500 CIFAR)")
+    p.add_argument("--ft-epochs", type=int, help="full FT epochs (default 20)")
+    p.add_argument("--ft-lr", type=float, help="full FT learning rate (default 0.01 digits, 1e-3 CIFAR)")
+    p.add_argument("--hp-lr", type=float, help="head-probing learning rate (default 0.005)")
+    p.add_argument("--bn", choices=("frozen", "train"), default="frozen",
+                   help="BatchNorm during FT: frozen PT statistics (default) or train mode")
+    p.add_argument("--workdir", help="PT checkpoint directory (default $PTFT_CACHE_DIR/resnet-checkpoints)")
+    add_output_options(p)
+    return {"head-energy-resnet": _cmd}
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a comma-separated list of integers") from None
+    if not values or min(values) < 0:
+        raise InputError(f"{name} values must be integers >= 0, got '{text}'")
+    return values
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
+    return values
+
+
+def experiment_from_args(args):
+    """(dataset, protocol, setup) from the options; bad values become one-line input errors."""
+    from dataclasses import replace
+
+    from empirical.commands.resnet import check_n_ft, load_dataset
+    from empirical.head_energy_resnet import default_protocol
+    from empirical.resnet import ResNetConfigError
+
+    args.digits_size, args.digits_noise = 16, None
+    dataset = load_dataset(args)
+    try:
+        protocol, setup = default_protocol(dataset, args.depth, args.width)
+        changes = {k: v for k, v in (("n_ft", args.n_ft), ("ft_epochs", args.ft_epochs), ("ft_lr", args.ft_lr),
+                                      ("hp_lr", args.hp_lr), ("bn", args.bn)) if v is not None}
+        setup = replace(setup, **changes)
+    except (ResNetConfigError, ValueError) as err:
+        raise InputError(str(err)) from None
+    check_n_ft([setup.n_ft], dataset, protocol, list(range(args.seeds)))
+    return dataset, protocol, setup
+
+
+def _check_paths(out: str | None, workdir: str | None) -> None:
+    """Fail before hours of training, not after: the output directory must exist."""
+    import os
+
+    if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise InputError(f"--out: directory {os.path.dirname(os.path.abspath(out))} does not exist")
+    if out and os.path.isdir(out):
+        raise InputError(f"--out: {out} is a directory, give a file name")
+    if workdir and os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise InputError(f"--workdir: {workdir} exists and is not a directory")
+
+
+def _cmd(args) -> int:
+    import sys
+
+    from empirical.commands.resnet import prepare_device
+    from empirical.head_energy_resnet import energy_sweep_resnet
+    from empirical.resnet_figure import checkpoint_dir
+    from replica.cli import render_frame
+
+    taus, smoothings = _ints(args.tau, "--tau"), _floats(args.smoothing, "--smoothing")
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    _check_paths(args.out, args.workdir)
+    device = prepare_device(args.device, 1)
+    dataset, protocol, setup = experiment_from_args(args)
+    frame = energy_sweep_resnet(dataset, protocol, setup, taus, smoothings, range(args.seeds), device,
+                                args.workdir or checkpoint_dir(), progress=True)
+    write_atomic(render_frame(frame, args.format), args.out)
+    if frame.ft_stop.eq("diverged").any():
+        print(f"ptft: warning: {int(frame.ft_stop.eq('diverged').sum())} FT runs diverged (non-finite loss)",
+              file=sys.stderr)
+        return 3
+    return 0
