@@ -55,6 +55,28 @@ def parse_alphas(text: str) -> list[float]:
     return values
 
 
+def parse_int_list(text: str, option: str, minimum: int = 0) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; one-line InputError naming ``option`` otherwise."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} '{text}' is not a comma-separated list of integers") from None
+    if not values or min(values) < minimum:
+        raise InputError(f"{option} values must be integers >= {minimum}, got '{text}'")
+    return values
+
+
+def parse_float_list(text: str, option: str) -> list[float]:
+    """'0.1,1e-3' -> [0.1, 0.001] (finite numbers); one-line InputError otherwise."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
+    if not values or any(not math.isfinite(v) for v in values):
+        raise InputError(f"{option} '{text}' must be finite numbers")
+    return values
+
+
 def add_output_options(p):
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--out", help="write the output to FILE (atomically) instead of stdout")

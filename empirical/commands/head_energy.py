@@ -7,7 +7,7 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
-from replica.cli import InputError, add_output_options, write_atomic
+from replica.cli import InputError, add_output_options, parse_float_list, parse_int_list, write_atomic
 
 FIGURES = {"head-energy": "empirical.head_energy_figure:make_figure"}
 
@@ -31,22 +31,9 @@ def register(subparsers) -> dict:
     return {"head-energy": _cmd}
 
 
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{name} '{text}' is not a comma-separated list of integers") from None
-    if not values or min(values) < 0:
-        raise InputError(f"{name} values must be integers >= 0, got '{text}'")
-    return values
-
-
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
-    if not values or any(not 0.0 <= v < 1.0 for v in values):
+def _smoothings(text: str, name: str) -> list[float]:
+    values = parse_float_list(text, name)
+    if any(not 0.0 <= v < 1.0 for v in values):
         raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
     return values
 
@@ -66,7 +53,7 @@ def _cmd(args) -> int:
     from empirical.head_energy import energy_sweep
     from replica.commands.linear_teacher import render
 
-    taus, smoothings = _ints(args.tau, "--tau"), _floats(args.smoothing, "--smoothing")
+    taus, smoothings = parse_int_list(args.tau, "--tau"), _smoothings(args.smoothing, "--smoothing")
     frame = energy_sweep(setup_from_args(args), taus, smoothings, progress=True)
     write_atomic(render(frame, args.format), args.out)
     return 0

@@ -9,7 +9,7 @@ Torch is imported only inside the handler, so ``ptft --help`` stays light.
 """
 from __future__ import annotations
 
-from replica.cli import InputError, add_output_options, write_atomic
+from replica.cli import InputError, add_output_options, parse_float_list, parse_int_list, write_atomic
 
 FIGURES = {"head-energy-resnet": "empirical.head_energy_resnet:make_figure"}
 
@@ -35,22 +35,9 @@ def register(subparsers) -> dict:
     return {"head-energy-resnet": _cmd}
 
 
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{name} '{text}' is not a comma-separated list of integers") from None
-    if not values or min(values) < 0:
-        raise InputError(f"{name} values must be integers >= 0, got '{text}'")
-    return values
-
-
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
-    if not values or any(not 0.0 <= v < 1.0 for v in values):
+def _smoothings(text: str, name: str) -> list[float]:
+    values = parse_float_list(text, name)
+    if any(not 0.0 <= v < 1.0 for v in values):
         raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
     return values
 
@@ -96,7 +83,7 @@ def _cmd(args) -> int:
     from empirical.resnet_figure import checkpoint_dir
     from replica.cli import render_frame
 
-    taus, smoothings = _ints(args.tau, "--tau"), _floats(args.smoothing, "--smoothing")
+    taus, smoothings = parse_int_list(args.tau, "--tau"), _smoothings(args.smoothing, "--smoothing")
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     _check_paths(args.out, args.workdir)

@@ -4,34 +4,13 @@ Torch is imported only inside the handler, so ``ptft --help`` stays light.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from dataclasses import replace
 
-from replica.cli import InputError
+from replica.cli import InputError, parse_float_list, parse_int_list
 
 FIGURES = {"fig4": "empirical.resnet_figure:make"}
-
-
-def _float_list(text: str, option: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
-    if not values or any(not math.isfinite(v) for v in values):
-        raise InputError(f"{option} '{text}' must be finite numbers")
-    return values
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{option} '{text}' is not a comma-separated list of integers") from None
-    if not values or min(values) < 1:
-        raise InputError(f"{option} '{text}' must be positive integers")
-    return sorted(set(values))
 
 
 def register(subparsers) -> dict:
@@ -100,8 +79,8 @@ def settings_from_args(args):
 
     from empirical.resnet import Levers, ResNetConfigError
 
-    grids = [_float_list(args.c_pt, "--c-pt"), _float_list(args.kappa, "--kappa"),
-             _float_list(args.gamma_ft, "--gamma-ft")]
+    grids = [parse_float_list(args.c_pt, "--c-pt"), parse_float_list(args.kappa, "--kappa"),
+             parse_float_list(args.gamma_ft, "--gamma-ft")]
     try:
         return [Levers(c, k, g) for c, k, g in product(*grids)]
     except ResNetConfigError as err:
@@ -170,7 +149,7 @@ def _cmd_resnet(args) -> int:
     dataset = load_dataset(args)
     protocol = protocol_from_args(args, dataset)
     default_n = CIFAR_N_FT if dataset.name == "cifar100" else DIGITS_N_FT
-    n_ft = _int_list(args.n_ft, "--n-ft") if args.n_ft else list(default_n)
+    n_ft = sorted(set(parse_int_list(args.n_ft, "--n-ft", minimum=1))) if args.n_ft else list(default_n)
     seeds = list(range(args.seeds))
     check_n_ft(n_ft, dataset, protocol, seeds)
     frame = run_experiment(dataset, protocol, settings, n_ft, seeds, device, args.out, args.workdir, args.progress)
