@@ -22,7 +22,7 @@ The design X depends only on (seed, N), so one draw serves every setting of a ba
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd

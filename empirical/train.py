@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .network import W_NEG, W_POS, V_NEG, V_POS, conserved, predictor
+from .network import conserved, predictor
 
 METHODS = ("gd", "mirror", "paper")
 

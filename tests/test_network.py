@@ -1,12 +1,11 @@
 """The diagonal network in PyTorch: initialisation, oracle PT, FT re-init, training protocols,
 and agreement of gradient descent, the exact flow minimiser and the replica prediction."""
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from empirical.flow import gen_error, min_q_interpolant, q_objective
+from empirical.flow import min_q_interpolant, q_objective
 from empirical.network import conserved, ft_reinit, oracle_pt_state, predictor, pt_init
 from empirical.simulate import SimConfig, Setting, simulate, summarize
 from empirical.tasks import sample_ptft_task
