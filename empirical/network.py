@@ -63,32 +63,35 @@ def pt_init(c_pt: float, lambda_pt: float, shape, *, device=None) -> torch.Tenso
     return params
 
 
-def oracle_pt_state(beta_pt, c_pt: float, lambda_pt: float, *, device=None) -> torch.Tensor:
+def oracle_pt_state(beta_pt, c_pt, lambda_pt, *, device=None) -> torch.Tensor:
     """The PT end state for PT end point ``beta_pt`` on the conserved orbit of ``pt_init``.
 
     Infinite PT data ("oracle PT"): gradient flow ends exactly at beta_PT, and because c and
     λ^+- are conserved the four weights are a function of beta_PT alone (PAPER_NOTES.md 1.4),
-    derived in ``symbolic.transfer``.  ``beta_pt`` is ``(B, D)`` or ``(D,)``.
+    derived in ``symbolic.transfer``.  ``beta_pt`` is ``(B, D)`` or ``(D,)``; ``c_pt`` and
+    ``lambda_pt`` are scalars or broadcast against it (e.g. ``(B, 1)``: one setting per run).
     """
     from symbolic.transfer import pt_end_state_numeric
 
-    _check_scales(c_pt, lambda_pt)
+    for c, lam in np.broadcast(np.asarray(c_pt, float), np.asarray(lambda_pt, float)):
+        _check_scales(float(c), float(lam))
     beta = beta_pt.detach().cpu().numpy() if isinstance(beta_pt, torch.Tensor) else np.asarray(beta_pt, float)
     wp, vp, wm, vm = pt_end_state_numeric(beta, c_pt, lambda_pt)
     return torch.from_numpy(np.stack([wp, vp, wm, vm]).astype(np.float64)).to(device)
 
 
-def ft_reinit(pt_params: torch.Tensor, gamma_ft: float) -> torch.Tensor:
+def ft_reinit(pt_params: torch.Tensor, gamma_ft) -> torch.Tensor:
     """Fine-tuning start (PAPER_NOTES.md 1.5): first layer merged, readout reset to γ_FT/√2.
 
     w^+-(0) = w^+(PT) + w^-(PT),  v^+-(0) = γ_FT/√2, so beta(0) = 0, λ^+ = λ^- and
-    c_FT,d = (w^+ + w^-)^2 + γ_FT^2/2.
+    c_FT,d = (w^+ + w^-)^2 + γ_FT^2/2.  ``gamma_ft`` is a scalar or broadcasts against (B, D).
     """
-    if not (gamma_ft >= 0 and math.isfinite(gamma_ft)):
+    gamma = torch.as_tensor(gamma_ft, dtype=pt_params.dtype, device=pt_params.device)
+    if not bool(torch.all(torch.isfinite(gamma) & (gamma >= 0))):
         raise ValueError(f"gamma_ft must be finite and >= 0, got {gamma_ft}")
     params = torch.empty_like(pt_params)
     params[W_POS] = params[W_NEG] = pt_params[W_POS] + pt_params[W_NEG]
-    params[V_POS] = params[V_NEG] = gamma_ft / math.sqrt(2.0)
+    params[V_POS] = params[V_NEG] = gamma / math.sqrt(2.0)
     return params
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from replica.params import Init, Task, check_alphas
+from replica.solver import ptft_classes
 
 from .flow import min_q_interpolant, min_q_interpolant_torch
 from .network import conserved, ft_reinit, oracle_pt_state, pt_init
@@ -122,13 +123,15 @@ def _pt_states(settings, runs, beta_pt, cfg):
     itself is pretrained from the PT initialisation by the same method as fine-tuning.
     """
     inits = [settings[r.setting].init for r in runs]
+    c_pt = np.array([[i.c_pt] for i in inits])                 # (B, 1): one setting per run
+    lam = np.array([[i.lambda_abs] for i in inits])
     if cfg.alpha_pt is None:
-        return torch.stack([oracle_pt_state(beta_pt[b], i.c_pt, i.lambda_abs) for b, i in enumerate(inits)], dim=1)
+        return oracle_pt_state(beta_pt, c_pt, lam)
     designs = _pt_designs(runs, cfg)
     if cfg.method == "flow":
-        ends = [min_q_interpolant(X, X @ beta_pt[b], inits[b].c_pt, tol=cfg.flow_tol).beta
-                for b, X in enumerate(designs)]
-        return torch.stack([oracle_pt_state(e, i.c_pt, i.lambda_abs) for e, i in zip(ends, inits)], dim=1)
+        ends = np.stack([min_q_interpolant(X, X @ beta_pt[b], c_pt[b, 0], tol=cfg.flow_tol).beta
+                         for b, X in enumerate(designs)])
+        return oracle_pt_state(ends, c_pt, lam)
     X = torch.from_numpy(np.stack(designs)).to(cfg.device)
     y = torch.bmm(X, torch.from_numpy(beta_pt).to(cfg.device).unsqueeze(-1)).squeeze(-1)
     start = torch.cat([pt_init(i.c_pt, i.lambda_abs, (1, cfg.dim), device=cfg.device) for i in inits], dim=1)
@@ -136,8 +139,8 @@ def _pt_states(settings, runs, beta_pt, cfg):
 
 
 def _ft_start(settings, runs, pt_params, device):
-    states = [ft_reinit(pt_params[:, b], settings[r.setting].init.gamma_ft) for b, r in enumerate(runs)]
-    return torch.stack(states, dim=1).to(device)          # (4, B, D)
+    gamma = torch.tensor([[settings[r.setting].init.gamma_ft] for r in runs], dtype=torch.float64)
+    return ft_reinit(pt_params, gamma).to(device)          # (4, B, D)
 
 
 def _finetune(X, y, params, cfg):
@@ -150,8 +153,10 @@ def _finetune(X, y, params, cfg):
                               converged=res.converged)
     c = conserved(params).c
     dead = c <= 0            # lambda_PT = -c_PT and gamma_FT = 0: the coordinate can never move
-    Xf = X.masked_fill(dead.unsqueeze(1), 0.0)
-    c = torch.where(dead, torch.ones_like(c), c)
+    Xf = X
+    if bool(dead.any()):     # drop dead columns (a copy of X only when there are any)
+        Xf = X.masked_fill(dead.unsqueeze(1), 0.0)
+        c = torch.where(dead, torch.ones_like(c), c)
     if X.shape[1] < X.shape[2]:
         sol = min_q_interpolant_torch(Xf, y, c, tol=cfg.flow_tol, device=X.device, on_fail="warn")
         beta, iters, res, conv = sol.beta, sol.iterations, sol.residual, sol.converged
@@ -194,7 +199,7 @@ def _rows(settings, runs, alpha, n, cfg, beta, beta_star, group, diag):
         for g, name in enumerate(GROUP_NAMES):
             mask = group[b] == g
             row[f"err_{name}"] = float(sq[b][mask].mean()) if mask.any() else np.nan
-        row.update({k: (v[b] if not isinstance(v, list) else v[b]) for k, v in diag.items()})
+        row.update({k: v[b] for k, v in diag.items()})
         row["active_fraction"] = float((np.abs(beta[b]) > 1e-6).mean())
         rows.append(row)
     return rows
@@ -226,6 +231,8 @@ def simulate(settings, alphas, cfg: SimConfig = SimConfig(), *, progress: bool =
 
     settings = [s if isinstance(s, Setting) else Setting(*s) for s in settings]
     alphas = check_alphas(alphas)
+    for s in settings:          # the theory's own validation (e.g. c_FT = 0) before any training
+        ptft_classes(s.task, s.init)
     runs = [_Run(i, seed) for i in range(len(settings)) for seed in cfg.seeds]
     rows = []
     with tqdm(total=len(runs) * len(alphas), disable=not progress, unit="run",

@@ -167,3 +167,18 @@ def test_real_pretraining_by_training_matches_the_flow_end_point_route():
                        progress=False)
     assert trained.converged.all()
     np.testing.assert_allclose(trained.gen_error, flow.gen_error, rtol=1e-4)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--out", "/nonexistent-dir/x.csv"], "does not exist"),
+    (["--lambda-pt", "-1e-3", "--gamma-ft", "0"], "cannot move"),
+    (["--dim", "5"], "dim"),
+    (["--alpha", "nan"], "NaN"),
+    (["--seeds", "0"], "seeds"),
+])
+def test_simulate_cli_bad_input_is_one_line_exit_2(argv, needle, capsys):
+    from replica.cli import main
+
+    code = main(["simulate", "--quiet", "--dim", "200", "--seeds", "2", "--alpha", "0.1", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
