@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from empirical.cifar import ImageSet, sample_ft, synthetic_cifar  # noqa: E402
 from empirical.resnet import Levers, ResNetConfig, build_pretrain_model, count_parameters, reset_readout  # noqa: E402
-from empirical.resnet_train import SGDConfig, evaluate, resolve_device, train  # noqa: E402
+from empirical.device import resolve_device  # noqa: E402
+from empirical.resnet_train import SGDConfig, evaluate, train  # noqa: E402
+from replica.cli import write_atomic  # noqa: E402
 
 PT_EPOCH_IMAGES, FT_MAX_EPOCHS, PAPER_N = 49_000, 1000, (10, 20, 50, 100, 200, 500, 1000)
 
@@ -118,9 +120,7 @@ def main() -> int:
     }
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"resnet_{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, out)
+    write_atomic(json.dumps(result, indent=1) + "\n", str(out))
     print(f"| stage | images/s | note |\n|---|---|---|\n| PT (batch 128) | {pt_ips:.1f} | "
           f"CIFAR-100 PT epoch (49k images) ~ {epoch_s / 60:.1f} min; 100 epochs ~ {100 * epoch_s / 3600:.2f} h |")
     for r in ft_rows:

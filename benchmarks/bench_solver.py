@@ -154,7 +154,7 @@ def baseline_comparison(quick, warm_rows):
     from scipy_baseline import solve_point
 
     omega, rho_ft = TASKS[BASE_TASK]
-    alphas = BASE_ALPHAS   # 6 points in both modes (~2 s each)
+    alphas = BASE_ALPHAS   # 6 points in both modes (0.9-1.9 s each on 2 cores: scipy_s in results/solver.json)
     out = []
     for rname in BASE_REGIMES:
         lam, gam = REGIMES[rname]

@@ -37,6 +37,10 @@ Equations in (sigma, tau):
 
 gen_error = E[(eta - b)^2]  (parameter MSE, label noise NOT added).
 
+Label noise here follows THEORY.md section 5 literally (``alpha sigma_n^2``, ``noise`` is
+the variance); ``replica.solver`` uses ``sigma_n^2`` (its docstring says why). The two are
+compared only at noise = 0.
+
 Teacher laws on the FT support
 ------------------------------
 * ``teacher="fixed"``: b = +-1/sqrt(rho_ft).  eta is odd, so b = +A gives the

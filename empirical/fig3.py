@@ -6,7 +6,6 @@ cores); the full version is the paper's D = 5000, 11 alphas, 10 seeds (meant for
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,7 +111,9 @@ def plot(summary, lines, unique, path: str, subtitle: str = "") -> None:
     fig.suptitle("Fine-tuning generalisation: replica (lines) vs exact gradient-flow end points "
                  f"(points, mean $\\pm$ 2 SE){subtitle}", fontsize=11)
     fig.tight_layout()
-    _save(fig, path)
+    from replica.cli import save_png_atomic
+
+    save_png_atomic(fig, path)
     plt.close(fig)
 
 
@@ -129,23 +130,14 @@ def _legend(ax, panel, colours, values):
     ax.legend(handles=handles, fontsize=7.5, loc="upper right", frameon=False)
 
 
-def _save(fig, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    os.replace(tmp, path)
-
-
 def make(args) -> int:
     """``ptft figure fig3``: PNG at ``--out`` (default fig3.png) and the data as CSV beside it."""
-    from replica.cli import InputError, write_atomic
+    from replica.cli import InputError, check_out, write_atomic
     from empirical.simulate import resolve_device
 
-    out = args.out or "fig3.png"
+    out = check_out(args.out, "fig3.png")
     if not out.endswith(".png"):
         raise InputError(f"--out must end in .png, got {out}")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise InputError(f"--out: directory of {out} does not exist")
     if args.seeds is not None and args.seeds < 2:
         raise InputError("--seeds must be >= 2 (the error bars need a standard error)")
     try:

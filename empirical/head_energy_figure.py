@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-
 from replica.cli import write_atomic
 
 METRICS = (("euclid", "Euclidean distance $||z_T-z_0||$"), ("cosine", "cosine distance $1-\\cos(z_T,z_0)$"),
@@ -67,9 +66,17 @@ def plot(frame):
 
 
 def make_figure(args) -> int:
-    from replica.linear_teacher_figure import save_png_atomic
+    from replica.cli import save_png_atomic
+
+    from replica.cli import InputError
+    from replica.cli import check_out
 
     out = args.out or "head-energy.png"
+    if not out.lower().endswith(".png"):           # the CSV goes to OUT.csv: a non-PNG name would be overwritten
+        raise InputError(f"--out {out}: the figure is a PNG, give a name ending in .png")
+    out = check_out(out, out)
+    if args.seeds is not None and args.seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     frame = figure_data(args.quick, args.seeds)
     fig = plot(frame)
     write_atomic(frame.to_csv(index=False, float_format="%.10g"), os.path.splitext(out)[0] + ".csv")

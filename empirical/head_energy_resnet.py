@@ -36,7 +36,7 @@ from torch import nn
 from empirical.cifar import ImageSet, protocol_split, sample_ft
 from empirical.head_energy import cross_entropy, feature_metrics, initial_energy
 from empirical.resnet import ResNet, reset_readout
-from empirical.resnet_train import SGDConfig, evaluate, pretrained, train
+from empirical.resnet_train import SGDConfig, _normalise, evaluate, pretrained, train
 
 METRICS = ("euclid", "cosine", "dot", "norm")
 
@@ -81,11 +81,6 @@ class HeadEnergyResNetSetup:
                          max_epochs=self.ft_epochs, loss_threshold=0.0)
 
 
-def _normalise(x_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 -> [-1, 1] (ToTensor + Normalize(0.5, 0.5)); same map as resnet_train._normalise."""
-    return x_uint8.float().mul_(2.0 / 255.0).sub_(1.0)
-
-
 @torch.no_grad()
 def extract_features(model: ResNet, images: np.ndarray, device: torch.device, batch: int = 500) -> torch.Tensor:
     """Penultimate (pooled) features in eval mode, float32 on the CPU, shape (N, n_features)."""
@@ -116,10 +111,11 @@ def probe_head(fc: nn.Linear, features: torch.Tensor, labels: torch.Tensor, epoc
 
 
 def probe(model: ResNet, data: ImageSet, epochs: int, smoothing: float, setup: HeadEnergyResNetSetup,
-          device: torch.device, seed: int) -> ResNet:
+          device: torch.device, seed: int, features: torch.Tensor | None = None) -> ResNet:
     """A copy of ``model`` whose head has been probed on ``data``; backbone parameters and BatchNorm
-    statistics untouched (the features are computed once in eval mode, no gradient reaches them)."""
-    z0 = extract_features(model, data.images, device)
+    statistics untouched (the features are computed once in eval mode, no gradient reaches them).
+    ``features``: ``extract_features(model, data.images)`` when the caller already has them."""
+    z0 = extract_features(model, data.images, device) if features is None else features
     head = probe_head(model.fc, z0, torch.from_numpy(data.labels), epochs, smoothing, setup, seed)
     probed = copy.deepcopy(model)
     probed.fc = head.to(next(model.parameters()).device)
@@ -168,11 +164,11 @@ def finetune_frozen_bn(model: ResNet, data: ImageSet, setup: HeadEnergyResNetSet
     return loss_epoch, "epochs"
 
 
-def run_one(pt_model: ResNet, fresh: ResNet, sub: ImageSet, test: ImageSet, tau: int, smoothing: float,
-            setup: HeadEnergyResNetSetup, device: torch.device, seed: int) -> dict:
-    """HP for tau epochs, energy, full FT, metrics on the FT train (``sub``) and test images."""
-    model = probe(fresh, sub, tau, smoothing, setup, device, seed=seed + 1)
-    z0, z0_test = extract_features(pt_model, sub.images, device), extract_features(pt_model, test.images, device)
+def run_one(fresh: ResNet, sub: ImageSet, test: ImageSet, z0: torch.Tensor, z0_test: torch.Tensor, tau: int,
+            smoothing: float, setup: HeadEnergyResNetSetup, device: torch.device, seed: int) -> dict:
+    """HP for tau epochs, energy, full FT, metrics on the FT train (``sub``) and test images.
+    ``z0``, ``z0_test``: the PT backbone's features of ``sub`` and ``test`` (the same for every run of a seed)."""
+    model = probe(fresh, sub, tau, smoothing, setup, device, seed=seed + 1, features=z0)
     row = {"tau": tau, "smoothing": smoothing, **head_energy(model.fc, z0, sub.labels)}
     if setup.bn == "train":
         log = train(model, sub, setup.ft_sgd(), device, seed=seed + 2)
@@ -201,9 +197,10 @@ def energy_sweep_resnet(dataset, protocol, setup: HeadEnergyResNetSetup, taus, s
         pt_model, pt_info = pretrained(dataset, split, protocol, 1.0, 1.0, seed, device, workdir, progress)
         sub = sample_ft(split.ft_train, setup.n_ft, seed=10_000 * seed + setup.n_ft)
         fresh = reset_readout(copy.deepcopy(pt_model), protocol.n_ft_classes, setup.gamma_ft, seed=seed + 7919)
+        z0, z0_test = extract_features(pt_model, sub.images, device), extract_features(pt_model, split.ft_test.images, device)
         for s in smoothings:
             for t in taus:
-                row = run_one(pt_model, fresh, sub, split.ft_test, int(t), float(s), setup, device, 1000 * seed)
+                row = run_one(fresh, sub, split.ft_test, z0, z0_test, int(t), float(s), setup, device, 1000 * seed)
                 rows.append({"seed": seed, **row, "pt_test_acc": pt_info["pt_test_acc"]})
                 bar.update()
     bar.close()
@@ -284,20 +281,11 @@ def make_figure(args) -> int:
     """``ptft figure head-energy-resnet``: the sweep, its CSV, the PNG and the trend summary (stderr)."""
     import sys
 
-    from empirical.commands.resnet import load_dataset, prepare_device
-    from empirical.resnet_figure import checkpoint_dir
-    from replica.cli import InputError, write_atomic
-    from replica.linear_teacher_figure import save_png_atomic
+    from empirical.resnet_figure import checkpoint_dir, figure_inputs
+    from replica.cli import write_atomic
+    from replica.cli import save_png_atomic
 
-    out = args.out or "head-energy-resnet.png"
-    if not out.lower().endswith(".png"):
-        raise InputError(f"--out {out}: the figure is a PNG, give a name ending in .png")
-    seeds = args.seeds if args.seeds is not None else (2 if args.quick else 4)
-    if seeds < 1:
-        raise InputError(f"--seeds must be >= 1, got {seeds}")
-    device = prepare_device(args.device, 1)
-    args.digits_size, args.digits_noise = 16, None
-    dataset = load_dataset(args)
+    out, seeds, device, dataset = figure_inputs(args, "head-energy-resnet.png", seeds_quick=2, seeds_full=4)
     protocol, setup = default_protocol(dataset)
     taus = (0, 1, 2, 5, 20) if args.quick else (0, 1, 2, 3, 5, 10, 20, 50)
     frame = energy_sweep_resnet(dataset, protocol, setup, taus, (0.0, 0.3), range(seeds), device,
@@ -318,6 +306,7 @@ def default_protocol(dataset, depth: int | None = None, width: int | None = None
 
     cifar = dataset.name == "cifar100"
     protocol = cifar_protocol() if cifar else digits_protocol()
-    arch = replace(protocol.arch, depth=depth or protocol.arch.depth, width=width or protocol.arch.width)
+    arch = replace(protocol.arch, depth=protocol.arch.depth if depth is None else depth,
+                   width=protocol.arch.width if width is None else width)
     setup = HeadEnergyResNetSetup(n_ft=500, ft_lr=1e-3, ft_batch=128) if cifar else HeadEnergyResNetSetup()
     return replace(protocol, arch=arch), setup

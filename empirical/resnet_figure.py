@@ -46,6 +46,8 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
     import matplotlib.ticker
     import numpy as np
 
+    from replica.cli import save_png_atomic
+
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True)
     for ax, (name, (label, values)) in zip(np.atleast_1d(axes), panels.items()):
         sub = panel_frame(frame, name)
@@ -70,10 +72,8 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
     np.atleast_1d(axes)[0].set_ylabel("FT test accuracy (mean $\\pm$ 2 s.e.)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".ptft-fig-" + os.path.basename(path))
-    fig.savefig(tmp, dpi=130, format="png")
+    save_png_atomic(fig, path)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def lever_effects(frame, panels: dict):
@@ -102,21 +102,31 @@ def checkpoint_dir() -> str:
     return os.path.join(root, "resnet-checkpoints")
 
 
-def make(args) -> int:
-    """Run (or resume) the one-at-a-time lever grid and plot it."""
-    from empirical.commands.resnet import load_dataset, prepare_device, run_experiment
-    from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT, cifar_protocol, digits_protocol
+def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
+    """(out, seeds, device, dataset) of a ResNet figure; bad input fails here, before any training:
+    --out must be a .png in an existing directory, --seeds >= 1; digits at 16x16 with the default noise."""
+    from empirical.commands.resnet import load_dataset, prepare_device
     from replica.cli import InputError
+    from replica.cli import check_out
 
-    out = args.out or "fig4.png"
+    out = args.out or default_out
     if not out.lower().endswith(".png"):
-        raise InputError(f"--out {out}: fig4 writes a PNG, give a name ending in .png")
-    seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+        raise InputError(f"--out {out}: the figure is a PNG, give a name ending in .png")
+    out = check_out(out, default_out)
+    seeds = args.seeds if args.seeds is not None else (seeds_quick if args.quick else seeds_full)
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
     device = prepare_device(args.device, 1)
     args.digits_size, args.digits_noise = 16, None
-    dataset = load_dataset(args)
+    return out, seeds, device, load_dataset(args)
+
+
+def make(args) -> int:
+    """Run (or resume) the one-at-a-time lever grid and plot it."""
+    from empirical.commands.resnet import run_experiment
+    from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT, cifar_protocol, digits_protocol
+
+    out, seeds, device, dataset = figure_inputs(args, "fig4.png", seeds_quick=2, seeds_full=3)
     cifar = dataset.name == "cifar100"
     protocol = cifar_protocol() if cifar else digits_protocol()
     n_ft = list(CIFAR_N_FT if cifar else DIGITS_N_FT)

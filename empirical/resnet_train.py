@@ -33,10 +33,6 @@ from empirical.resnet import Levers, ResNetConfig, ResNet, build_pretrain_model,
 RESULT_KEY = ["c_pt", "kappa", "gamma_ft", "n_ft", "seed"]
 
 
-class DeviceError(ValueError):
-    """The requested device does not exist here."""
-
-
 @dataclass(frozen=True)
 class SGDConfig:
     """SGD stage: learning rate, momentum, batch size, stop at epoch-mean loss < loss_threshold or max_epochs."""
@@ -67,23 +63,6 @@ class TrainLog:
     images: int          # images processed (for throughput)
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'; a CUDA request without a GPU is an error."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA is not available here (torch {torch.__version__})")
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-        return dev
-    raise DeviceError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
-
-
 def _to_device(s: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(s.images).to(device), torch.from_numpy(s.labels).to(device)
 
@@ -94,9 +73,10 @@ def _normalise(x_uint8: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    """A shuffled epoch; a trailing batch of one image is merged (BatchNorm needs two)."""
-    chunks = list(torch.randperm(n, generator=gen).split(batch_size))
+def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device | None = None) -> list[torch.Tensor]:
+    """A shuffled epoch (indices on ``device``: one copy per epoch); a trailing batch of one image is
+    merged (BatchNorm needs two)."""
+    chunks = list(torch.randperm(n, generator=gen).to(device).split(batch_size))
     if len(chunks) > 1 and chunks[-1].numel() < 2:
         chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
     return chunks
@@ -129,8 +109,7 @@ def train(model: ResNet, data: ImageSet, cfg: SGDConfig, device: torch.device, s
     while epoch < cfg.max_epochs:
         epoch += 1
         total = torch.zeros((), device=device)
-        for idx in _batches(len(y_all), batch, gen):
-            idx = idx.to(device)
+        for idx in _batches(len(y_all), batch, gen, device):
             with _autocast(device):
                 loss = F.cross_entropy(model(_normalise(x_all[idx])), y_all[idx])
             opt.zero_grad(set_to_none=True)
@@ -251,16 +230,10 @@ def read_results(path: str | None) -> pd.DataFrame:
 
 
 def write_results(frame: pd.DataFrame, path: str) -> None:
-    """Atomic CSV write (temporary file + os.replace)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".ptft-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            frame.to_csv(fh, index=False, float_format="%.8g")
-        _umask_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Atomic CSV write (``replica.cli.write_atomic``: temporary file + os.replace)."""
+    from replica.cli import write_atomic
+
+    write_atomic(frame.to_csv(index=False, float_format="%.8g"), path)
 
 
 def protocol_id(dataset: Dataset, protocol: Protocol) -> str:

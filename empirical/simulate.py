@@ -86,13 +86,9 @@ class SimConfig:
 
 def resolve_device(device: str) -> str:
     """'auto' -> 'cuda' when available else 'cpu'; a CUDA request without a GPU is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but no CUDA GPU is available (use --device cpu or auto)")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device must be auto, cpu or cuda[:k], got {device!r}")
-    return device
+    from .device import resolve_device as _resolve
+
+    return str(_resolve(device))
 
 
 @dataclass(frozen=True)

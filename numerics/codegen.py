@@ -107,10 +107,17 @@ def _s_functions(penalty) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """tmp file + rename: a concurrent process never imports a half-written module.
+    (Not ``replica.cli.write_atomic``: numerics sits below replica, and that one reports
+    ``--out`` errors.)"""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)          # no stray .tmp-*.py in the cache on failure
+        raise
 
 
 def _import(name: str, path: Path) -> ModuleType:

@@ -20,14 +20,16 @@ recovered exactly; with noise the least-squares limit gives test error sigma_noi
 and parameter MSE sigma_noise^2 E[1/s] / (alpha - 1).
 
 The per-class scalings (sigma/sqrt(s), tau/s) are not in the compiled mixture solver (one
-sigma, one tau for every class), so the saddle point is solved here: the kernel's
-single-class expectation ``component`` per class, a bracketed nested solve in (log sigma,
-log tau) (tau(sigma) from the interpolation equation, then the error balance in sigma).
+sigma, one tau for every class), so the saddle point is solved here: the kernel's mixture
+expectation ``moments`` once per distinct variance s at (sigma/sqrt(s), tau/s), and a bracketed
+nested solve in (log sigma, log tau) (tau(sigma) from the interpolation equation, warm-started
+from the nearest solved sigma, then the error balance in sigma).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import brentq
@@ -38,6 +40,9 @@ from .params import ParameterError, _finite, check_alphas
 from .solver import GROUPS, KIND_ZERO, Accuracy, Classes, SolveResult
 
 _LOG_SIGMA_FLOOR = math.log(1e-60)
+
+
+_VARIANCE_RANGE = (1e-50, 1e50)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class InputVariances:
             pairs = tuple((_finite("fraction", f), _finite("variance", s)) for f, s in pairs)
             if not pairs or any(f < 0 for f, _ in pairs) or any(s <= 0 for _, s in pairs):
                 raise ParameterError(f"group {name}: fractions must be >= 0 and variances > 0")
+            if any(not _VARIANCE_RANGE[0] <= s <= _VARIANCE_RANGE[1] for _, s in pairs):
+                # sigma scales like sqrt(s): outside this range it crosses the solver's
+                # recovery floor and a wrong "exact recovery" would be reported
+                raise ParameterError(f"group {name}: variances must lie in [1e-50, 1e50] "
+                                     "(rescale the inputs; the error is invariant under a common scale)")
             if abs(sum(f for f, _ in pairs) - 1.0) > 1e-9:
                 raise ParameterError(f"group {name}: variance fractions sum to "
                                      f"{sum(f for f, _ in pairs):g}, not 1")
@@ -91,6 +101,11 @@ class ScaledClasses:
     classes: Classes
     s: np.ndarray
 
+    @cached_property
+    def by_variance(self) -> tuple:
+        """((s, class indices with that s), ...) for each distinct variance."""
+        return tuple((float(v), np.flatnonzero(self.s == v)) for v in np.unique(self.s))
+
 
 def split_classes(classes: Classes, var: InputVariances) -> ScaledClasses:
     """Split every class of group g by the variance law of g (classes.group indexes GROUPS)."""
@@ -109,16 +124,15 @@ def split_classes(classes: Classes, var: InputVariances) -> ScaledClasses:
 
 def scaled_moments(sc: ScaledClasses, sigma: float, tau: float, acc: Accuracy, kern):
     """Per class (E[eta'], E[(eta - beta*)^2], P active) of the channel with noise sigma/sqrt(s)
-    and step tau/s."""
+    and step tau/s: one compiled ``moments`` call per distinct variance s (the class loop runs
+    in the kernel)."""
     cl = sc.classes
     per = np.zeros((cl.weight.size, 3))
-    buf = np.empty(3)
-    for k in range(cl.weight.size):
-        if cl.weight[k] == 0.0:
-            continue
-        sk = sigma / math.sqrt(sc.s[k])
-        kern.component(sk, tau / sc.s[k], cl.c[k], cl.kind[k], cl.par[k], acc.ksd, acc.h_max, acc.m_min, sk, buf)
-        per[k] = buf
+    for s, idx in sc.by_variance:
+        sub = np.empty((idx.size, 3))
+        kern.moments(sigma / math.sqrt(s), tau / s, cl.weight[idx], cl.c[idx], cl.kind[idx], cl.par[idx],
+                     acc.ksd, acc.h_max, acc.m_min, sub)
+        per[idx] = sub
     return per
 
 
@@ -156,13 +170,19 @@ def _bracket_root(f, x0, step, lo_limit=-math.inf, hi_limit=math.inf):
 def _solve_point(sc, alpha, noise2, acc, kern, start):
     """(ls, lt, status): status 0 interior, 1 exact recovery, 2 failed."""
     ls0, lt0 = start
+    solved = {}                       # ls -> lt: warm starts, and no re-solve at the root found
+
+    def f1(ls, lt):
+        return _residuals(sc, ls, lt, alpha, noise2, acc, kern)[0]
 
     def tau_of(ls):
-        br, side = _bracket_root(lambda lt: _residuals(sc, ls, lt, alpha, noise2, acc, kern)[0], lt0, 0.5,
-                                 -700.0, 700.0)
-        if br is None:
-            raise FloatingPointError(f"tau bracket failed ({side})")
-        return brentq(lambda lt: _residuals(sc, ls, lt, alpha, noise2, acc, kern)[0], *br, xtol=1e-14, rtol=1e-14)
+        if ls not in solved:
+            warm = solved[min(solved, key=lambda k: abs(k - ls))] if solved else lt0
+            br, side = _bracket_root(lambda lt: f1(ls, lt), warm, 0.5, -700.0, 700.0)
+            if br is None:
+                raise FloatingPointError(f"tau bracket failed ({side})")
+            solved[ls] = brentq(lambda lt: f1(ls, lt), *br, xtol=1e-14, rtol=1e-14)
+        return solved[ls]
 
     def f2(ls):
         return _residuals(sc, ls, tau_of(ls), alpha, noise2, acc, kern)[1]

@@ -40,16 +40,21 @@ def parse_alphas(text: str) -> list[float]:
             if len(parts) != 3:
                 raise ValueError
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
-            if num < 1:
-                raise InputError(f"--alpha {text}: num must be >= 1")
-            values = list(np.linspace(start, stop, num))
         else:
             values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InputError(f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
+    if ":" in text:
+        if num < 1:
+            raise InputError(f"--alpha {text}: num must be >= 1")
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise InputError(f"--alpha {text}: start and stop must be finite")
+        values = list(np.linspace(start, stop, num))
     for v in values:
         if math.isnan(v):
             raise InputError("--alpha contains NaN")
+        if not math.isfinite(v):
+            raise InputError(f"--alpha must be finite, got {v}")
         if v <= 0:
             raise InputError(f"alpha must be > 0, got {v:g}")
     return values
@@ -193,25 +198,64 @@ def init_from_args(args):
     return Init(c_pt=args.c_pt, lambda_pt=args.lambda_pt, gamma_ft=args.gamma_ft, relative=args.lambda_relative)
 
 
+def check_out(out: str | None, default: str | None = None) -> str:
+    """Absolute output path (``out`` or ``default``), checked before any work is done:
+    its directory must exist and it must not be a directory (one-line InputError)."""
+    path = os.path.abspath(out or default)
+    if not os.path.isdir(os.path.dirname(path)):
+        raise InputError(f"--out: directory {os.path.dirname(path)} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"--out: {path} is a directory, give a file name")
+    return path
+
+
+def save_png_atomic(fig, out: str, **savefig_kw) -> None:
+    """``fig.savefig`` to a temporary file beside ``out``, then rename (mode 0644)."""
+    directory = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **{"dpi": 130, **savefig_kw})
+        os.chmod(tmp, 0o644)          # mkstemp makes 0600
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def write_atomic(text: str, out: str | None) -> None:
     """Write ``text`` to ``out`` via a temporary file + rename (stdout when ``out`` is None)."""
     if not out:
         sys.stdout.write(text)
         return
-    target = os.path.abspath(out)
+    if os.path.exists(out) and not os.path.isdir(out) and not os.path.isfile(out):
+        # a device or pipe (/dev/stdout, a FIFO): write through it; renaming over it would
+        # replace the device node itself
+        try:
+            with open(out, "w") as fh:
+                fh.write(text)
+        except OSError as err:
+            raise InputError(f"--out: cannot write {out} ({err.strerror})") from None
+        return
+    target = os.path.realpath(out)          # a symlink is written through, not replaced
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise InputError(f"--out: directory {directory} does not exist")
     if os.path.isdir(target):
         raise InputError(f"--out: {target} is a directory, give a file name")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
+    except OSError as err:
+        raise InputError(f"--out: cannot write in {directory} ({err.strerror})") from None
     try:
         os.fchmod(fd, 0o644)        # mkstemp makes 0600; a result file should be readable
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         os.unlink(tmp)            # no half-written or stray file on any failure
+        if isinstance(err, OSError):
+            raise InputError(f"--out: cannot write {target} ({err.strerror})") from None
         raise
 
 
@@ -225,14 +269,14 @@ def render_frame(frame, fmt: str) -> str:
 
 
 def render_frame_result(result, fmt: str) -> str:
+    """A :class:`SolveResult` via :func:`render_frame`; the text table puts the parameters
+    (``result.info``) on one header line and shows the main columns only."""
     frame = result.to_frame()
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.12g")
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
+    if fmt in ("csv", "json"):
+        return render_frame(frame, fmt)
     cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "residual", "converged", "phase"]
     head = "  ".join(f"{k}={frame[k].iloc[0]}" for k in result.info if k in frame) + "\n"
-    return head + frame[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+    return head + render_frame(frame[cols], fmt)
 
 
 def finish_result(result, args) -> int:

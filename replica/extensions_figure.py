@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .params import Init, Task
@@ -74,37 +76,22 @@ def make(args) -> int:
     import torch
 
     from .cli import InputError, write_atomic
+    from .cli import check_out, save_png_atomic
 
     torch.set_num_threads(1)
     dim = args.dim or (1000 if args.quick else 2000)
     seeds = args.seeds or (4 if args.quick else 10)
     if dim < 100 or seeds < 2:
         raise InputError("figure ext needs --dim >= 100 and --seeds >= 2")
-    out = args.out or "ext.png"
+    target = check_out(args.out, "ext.png")          # checked before minutes of simulation
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     rows = _imperfect_panel(axes[0], dim, seeds, [0.1, 0.2, 0.3, 0.4], progress=True)
     rows += _anisotropic_panel(axes[1], dim, seeds, [0.1, 0.2, 0.3, 0.4, 0.5])
     fig.suptitle(f"lines: replica; points: exact flow end points, D = {dim}, {seeds} seeds, mean ± 2 SE", fontsize=9)
     fig.tight_layout()
-    import io
-    import os
-    import tempfile
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
+    save_png_atomic(fig, target)
     plt.close(fig)
-    target = os.path.abspath(out)
-    if not os.path.isdir(os.path.dirname(target)):
-        raise InputError(f"--out: directory {os.path.dirname(target)} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".ptft-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    write_atomic(pd.DataFrame(rows).to_csv(index=False, float_format="%.8g"), os.path.splitext(target)[0] + ".csv")
-    print(f"wrote {target} and {os.path.splitext(target)[0]}.csv")
+    csv = os.path.splitext(target)[0] + ".csv"
+    write_atomic(pd.DataFrame(rows).to_csv(index=False, float_format="%.8g"), csv)
+    print(f"wrote {target} and {csv}")
     return 0

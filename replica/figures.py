@@ -17,12 +17,12 @@ is the setting with the lowest mean E_gen over the alpha grid (the area under it
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .cli import check_out
 from .params import Task
 from .regimes import CANONICAL, REGIME_COLORS, Thresholds, axes, classify
 from .solver import solve
@@ -42,33 +42,11 @@ def _pyplot():
     return plt
 
 
-def _out_path(out: str | None, default: str) -> str:
-    """Absolute PNG path, checked before any work is done."""
-    from .cli import InputError
-
-    png = os.path.abspath(out or default)
-    if not os.path.isdir(os.path.dirname(png)):
-        raise InputError(f"--out: directory {os.path.dirname(png)} does not exist")
-    if os.path.isdir(png):
-        raise InputError(f"--out: {png} is a directory, give a file name")
-    return png
-
-
 def _save(fig, png: str, csv_text: str) -> tuple[str, str]:
-    """PNG and CSV next to each other, each via temp file + os.replace."""
-    from .cli import write_atomic
+    """PNG and CSV next to each other, each written atomically (temporary file + rename)."""
+    from .cli import save_png_atomic, write_atomic
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    tmp = png + ".tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, png)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_png_atomic(fig, png, bbox_inches="tight")       # legend and title sit above the axes
     csv = os.path.splitext(png)[0] + ".csv"
     write_atomic(csv_text, csv)
     return png, csv
@@ -173,7 +151,7 @@ def make_fig2(args) -> int:
 
     from .regimes import REGIME_NAMES
 
-    png = _out_path(args.out, "fig2.png")
+    png = check_out(args.out, "fig2.png")
     plt = _pyplot()
     n, thr, b = (60 if args.quick else 240), Thresholds(), 1.0
     fig, axs = plt.subplots(len(PLANES), 3, figsize=(14, 4.0 * len(PLANES)))
@@ -277,7 +255,7 @@ def make_fig5(args) -> int:
     replica point did not converge."""
     from .cli import EXIT_NOCONV
 
-    png = _out_path(args.out, "fig5.png")
+    png = check_out(args.out, "fig5.png")
     plt = _pyplot()
     alphas = np.linspace(0.01, 0.5, 15 if args.quick else 40)
     frame, results = fig5_curves(alphas)

@@ -239,24 +239,44 @@ def make_task_init(grid: Grid, params: dict) -> tuple[Task, Init]:
     return task, init
 
 
-def _check_feasible(grid: Grid) -> None:
-    """Error if no point can be feasible: the task (rho_pt, rho_ft, omega) and
-    initialisation (c_pt, lambda) sub-grids are checked independently."""
+def task_errors(grid: Grid):
+    """For each (rho_pt, rho_ft, omega) of the grid, in product order: None if ``Task``
+    accepts it, else the ParameterError message."""
+    v = grid.values
+    for r_pt, r_ft, om in itertools.product(v["rho_pt"], v["rho_ft"], v["omega"]):
+        try:
+            Task(rho_pt=r_pt, rho_ft=r_ft, omega=om)
+            yield None
+        except ParameterError as err:
+            yield str(err)
+
+
+def init_errors(grid: Grid):
+    """For each (c_pt, lambda, gamma_ft, a_pt) of the grid: None if ``Init`` accepts it and
+    c_FT > 0 on every coordinate, else the ParameterError message."""
+    from .solver import ptft_classes
+
     v = grid.values
     lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
-    first = None
-    for combo in itertools.product(v["rho_pt"], v["rho_ft"], v["omega"]):
+    for c, lm, gm, a in itertools.product(v["c_pt"], v[lam], v["gamma_ft"], v["a_pt"]):
         try:
-            Task(rho_pt=combo[0], rho_ft=combo[1], omega=combo[2])
-            break
+            init = Init(c_pt=c, lambda_pt=lm, gamma_ft=gm, relative=grid.lambda_relative)
+            ptft_classes(Task(rho_pt=1.0, rho_ft=1.0, omega=1.0, a_pt=a), init)   # raises if c_FT = 0
+            yield None
         except ParameterError as err:
-            first = first or str(err)
-    else:
-        raise GridError(f"rho_pt, rho_ft, omega: infeasible combination, no feasible point in the grid ({first})")
-    for c_pt, lam_v in itertools.product(v["c_pt"], v[lam]):
-        try:
-            Init(c_pt=c_pt, lambda_pt=lam_v, relative=grid.lambda_relative)
-            return
-        except ParameterError as err:
-            first = str(err)
-    raise GridError(f"{lam}, c_pt: infeasible combination, no feasible point in the grid ({first})")
+            yield str(err)
+
+
+def _check_feasible(grid: Grid) -> None:
+    """Error if no point can be feasible: feasibility factorises into the task
+    (rho_pt, rho_ft, omega) and initialisation (c_pt, lambda, gamma_ft, a_pt) sub-grids."""
+    lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
+    for keys, errors in (("rho_pt, rho_ft, omega", task_errors(grid)),
+                         (f"{lam}, c_pt, gamma_ft", init_errors(grid))):
+        first = None
+        for err in errors:
+            if err is None:
+                break
+            first = first or err
+        else:
+            raise GridError(f"{keys}: infeasible combination, no feasible point in the grid ({first})")

@@ -3,30 +3,13 @@ and covariance spectra (theory lines, Monte Carlo points +- 2 SEM), and sample c
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
-from replica.cli import write_atomic
+from replica.cli import save_png_atomic, write_atomic
 
 PLACEMENTS = (("head", "tab:blue"), ("uniform", "tab:green"), ("tail", "tab:red"))
 SPECTRA = (("iso", 1.0, "isotropic $\\Sigma$ (placements coincide)"), ("power", 1.5, "power-law $\\lambda_i \\propto i^{-1.5}$"))
-
-
-def save_png_atomic(fig, out: str) -> None:
-    """savefig to a temporary file in the target directory, then os.replace."""
-    directory = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def figure_data(quick: bool, seeds: int | None, distance: float = 0.5, noise: float = 0.1):
@@ -111,7 +94,9 @@ def plot(frame, comp):
 def make_figure(args) -> int:
     import pandas as pd
 
-    out = args.out or "linear-teacher.png"
+    from replica.cli import check_out
+
+    out = check_out(args.out, "linear-teacher.png")      # checked before the Monte Carlo runs
     frame = figure_data(args.quick, args.seeds)
     comp = complexity_data(args.quick)
     fig = plot(frame, comp)

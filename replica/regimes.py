@@ -153,7 +153,8 @@ def axes(b, beta_pt, c_pt, lambda_rel, gamma_ft) -> dict[str, np.ndarray]:
     u = b / cft
     l_ord = np.clip(k.l_order_u(u), 1.0, 2.0)    # proven range; the clip only removes 1-ulp round-off
     eps = k.elasticity(np.abs(beta_pt), c_pt, r, gamma)
-    return {"c_ft": cft, "u": u, "l_order": l_ord, "pd": (1.0 - l_ord) * eps, "pd_norm": eps}
+    pd = (1.0 - l_ord) * eps + 0.0                # + 0.0: no "-0" where eps = 0
+    return {"c_ft": cft, "u": u, "l_order": l_ord, "pd": pd, "pd_norm": eps}
 
 
 def q_penalty(b, c) -> np.ndarray:
@@ -207,14 +208,14 @@ def regime_of(task: Task, init: Init, *, b: float | None = None,
     b = 1.0 / math.sqrt(task.rho_ft) if b is None else float(b)
     if not (math.isfinite(b) and b > 0):
         raise ParameterError(f"the scale b must be a finite number > 0, got {b}")
-    rows = []
-    for name in GROUPS:
-        in_pt, in_ft = name in ("shared", "pt_only"), name in ("shared", "new")
-        bpt = abs(task.a_pt) if in_pt else 0.0
-        ax = axes(b, bpt, init.c_pt, init.lambda_rel, init.gamma_ft)
-        rows.append({"group": name, "in_pt": in_pt, "in_ft": in_ft, "weight": task.group_weights()[name],
-                     "beta_pt": bpt, "c_ft": float(ax["c_ft"]), "b": b, "u": float(ax["u"]),
-                     "l_order": float(ax["l_order"]), "pd": float(ax["pd"]), "pd_norm": float(ax["pd_norm"])})
+    in_pt = [name in ("shared", "pt_only") for name in GROUPS]
+    bpt = np.where(in_pt, abs(task.a_pt), 0.0)
+    ax = axes(b, bpt, init.c_pt, init.lambda_rel, init.gamma_ft)         # all four groups at once
+    weights = task.group_weights()
+    rows = [{"group": name, "in_pt": in_pt[j], "in_ft": name in ("shared", "new"), "weight": weights[name],
+             "beta_pt": float(bpt[j]), "c_ft": float(ax["c_ft"][j]), "b": b, "u": float(ax["u"][j]),
+             "l_order": float(ax["l_order"][j]), "pd": float(ax["pd"][j]), "pd_norm": float(ax["pd_norm"][j])}
+            for j, name in enumerate(GROUPS)]
     used = rows[0]
     cost = float(q_penalty(b, rows[3]["c_ft"]) / q_penalty(b, used["c_ft"]))
     regime = str(classify(used["l_order"], used["pd_norm"], thresholds))

@@ -25,7 +25,7 @@ import numpy as np
 from numerics import codegen
 from numerics.transfer import c_ft
 
-from .params import Init, ParameterError, Task, check_alphas
+from .params import Init, ParameterError, Task, _finite, check_alphas
 
 GROUPS = ("shared", "new", "pt_only", "none")
 KIND_ZERO, KIND_GAUSS, KIND_FIXED = 0, 1, 2
@@ -35,7 +35,12 @@ _LOG_SIGMA_FLOOR = math.log(1e-120)
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Quadrature and solver settings (defaults reach ~1e-12 relative; see benchmarks)."""
+    """Quadrature and solver settings.
+
+    The defaults agree with ``Accuracy(ksd=12, h_max=0.02, m_min=400)`` to 7.5e-12 relative
+    in gen_error (max over 4 regimes x 3 tasks x 100 alphas, gen_error > 1e-6) and with the
+    SciPy baseline to 2e-13 at 6 points: ``python benchmarks/bench_solver.py``
+    (``max_rel_err_vs_ref``, ``max_rel_diff_vs_scipy`` in benchmarks/results/solver.json)."""
 
     ksd: float = 9.0        # integrate z over mean +- ksd standard deviations
     h_max: float = 0.1      # largest trapezoid step in the map variable s
@@ -169,7 +174,10 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
         if status == 0:   # polish the bracketed root
             ls, lt, f1, f2, ok, k = kern.solve_newton(ls, lt, *args, per, acc.tol, 8)
             nev += k
-    f1, f2, e_err = kern.residuals(ls, lt, *args, per)
+    if ok:       # Newton's last evaluation was at (ls, lt): per and f1, f2 are current
+        e_err = float(classes.weight @ per[:, 1])
+    else:
+        f1, f2, e_err = kern.residuals(ls, lt, *args, per)
     return ls, lt, f1, f2, e_err, status, nev, per
 
 
@@ -284,7 +292,10 @@ def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian",
     c = float(c)
     if not (math.isfinite(c) and c > 0):
         raise ParameterError(f"c must be a finite number > 0, got {c}")
-    Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=teacher, noise=noise)   # validates rho, teacher, noise
+    rho = _finite("rho", rho)
+    if not 0.0 < rho <= 1.0:
+        raise ParameterError(f"rho must lie in (0, 1], got {rho:g}")
+    Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=teacher, noise=noise)   # validates teacher, noise
     kern = codegen.builtin(penalty) if penalty in ("hypent", "ridge", "l1") else codegen.from_expression(penalty)
     classes = single_classes(rho, teacher, c, even=bool(kern.IS_EVEN))
     info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}

@@ -616,27 +616,9 @@ def count_infeasible_groups(grid: Grid) -> int:
     """Exact count: feasibility factorises into task (rho_pt, rho_ft, omega) and
     initialisation (c_pt, lambda, gamma_ft, a_pt) parts; both are checked by the same
     constructors the sweep uses (Task, Init, c_FT > 0)."""
-    import itertools
+    from .grid import init_errors, task_errors
 
-    from .params import Init, Task
-    from .solver import ptft_classes
-
-    v = grid.values
-    lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
-    ok_task = 0
-    for r_pt, r_ft, om in itertools.product(v["rho_pt"], v["rho_ft"], v["omega"]):
-        try:
-            Task(rho_pt=r_pt, rho_ft=r_ft, omega=om)
-            ok_task += 1
-        except ParameterError:
-            pass
-    ok_init = 0
-    for c, lm, gm, a in itertools.product(v["c_pt"], v[lam], v["gamma_ft"], v["a_pt"]):
-        try:
-            init = Init(c_pt=c, lambda_pt=lm, gamma_ft=gm, relative=grid.lambda_relative)
-            ptft_classes(Task(rho_pt=1.0, rho_ft=1.0, omega=1.0, a_pt=a), init)   # raises if c_FT = 0
-            ok_init += 1
-        except ParameterError:
-            pass
-    rest = math.prod(len(v[k]) for k in ("teacher", "noise", "reg"))
+    ok_task = sum(err is None for err in task_errors(grid))
+    ok_init = sum(err is None for err in init_errors(grid))
+    rest = math.prod(len(grid.values[k]) for k in ("teacher", "noise", "reg"))
     return grid.n_groups - ok_task * ok_init * rest

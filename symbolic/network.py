@@ -66,6 +66,7 @@ def flow_matrix() -> sp.ImmutableMatrix:
     return sp.ImmutableMatrix(A)
 
 
+@lru_cache(maxsize=None)
 def _general_invariant_form() -> tuple[sp.Expr, tuple[sp.Symbol, ...]]:
     """theta^T M theta for the general symmetric M with M A + A^T M = 0.
 
@@ -187,52 +188,3 @@ def conserved_quantities() -> ConservedQuantities:
         lambda_plus=named["lambda_plus"], lambda_minus=named["lambda_minus"],
         c=named["c"], e=named["e"], dimension=len(free), relation=relation,
         k=k, metric=sp.sqrt(k + 4 * b**2))
-
-
-def general_metric() -> sp.Expr:
-    """m(beta) = sqrt(k + 4 beta^2), k = (lambda+ - lambda-)^2 + 4 c^2, in the invariant symbols."""
-    return conserved_quantities().metric
-
-
-def _flow_matrix() -> sp.Matrix:
-    """A with d theta/dt = -g A theta (the flow is linear in theta at fixed g)."""
-    return sp.simplify(-parameter_flow().jacobian(THETA) / g)
-
-
-@lru_cache(maxsize=None)
-def conserved_space_dimension() -> int:
-    """Dimension of {symmetric M : M A + A^T M = 0}: all conserved quadratic forms
-    theta^T M theta (d/dt = -g theta^T (M A + A^T M) theta must vanish for every theta)."""
-    A = _flow_matrix()
-    entries = sp.symbols("m0:10")
-    idx = iter(entries)
-    M = sp.zeros(4, 4)
-    for i in range(4):
-        for j in range(i, 4):
-            M[i, j] = M[j, i] = next(idx)
-    eqs = list(M * A + A.T * M)
-    sol = sp.linsolve(eqs, entries)
-    (general,) = sol
-    free = set().union(*(e.free_symbols for e in general))
-    return len(free)
-
-
-def _form_matrix(q: sp.Expr) -> sp.Matrix:
-    return sp.hessian(q, THETA) / 2
-
-
-@lru_cache(maxsize=None)
-def conserved_quadratic_forms() -> dict:
-    """The conserved forms, named, each checked to lie in the conserved space; together
-    they are independent and as many as its dimension, so they span it."""
-    found = conserved_quantities()      # found by solving M A + A^T M = 0, not typed in
-    forms = {"lambda+": found.lambda_plus, "lambda-": found.lambda_minus, "c": found.c, "e": found.e}
-    A = _flow_matrix()
-    for name, q in forms.items():
-        M = _form_matrix(q)
-        if sp.simplify(M * A + A.T * M) != sp.zeros(4, 4):
-            raise AssertionError(f"{name} is not conserved")
-    stacked = sp.Matrix([list(_form_matrix(q)) for q in forms.values()])
-    if stacked.rank() != len(forms) or len(forms) != conserved_space_dimension():
-        raise AssertionError("named conserved forms do not span the conserved space")
-    return forms

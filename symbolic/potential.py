@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .symbols import b, c
+from .symbols import b
 
 _U = sp.Symbol("u", real=True)
 

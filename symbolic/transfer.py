@@ -305,7 +305,8 @@ def pt_end_state_numeric(beta, c_pt_v, lambda_pt_v, *, normalized: bool = False)
 
     beta : beta_PT,d; c_pt_v : c_PT > 0; lambda_pt_v : lambda_PT in absolute units
     (|lambda_PT| <= c_PT), or lambda_PT/c_PT in [-1, 1] when ``normalized``.
-    One formula for all signs of lambda. Stable for |beta|/c up to ~1e150 and lambda -> +-c:
+    One formula for all signs of lambda. Stable for |beta|/c up to 1e150 (x^2 overflows
+    beyond ~1e154; tests/test_symbolic.py::test_pt_end_state_numeric_is_stable) and lambda -> +-c:
     the square roots are of (c +- lambda)/2 and (1 + sqrt(1 + x^2))/2, S_B = x/(2 C_B); the
     larger path of each layer is a sum of nonnegative terms and the smaller one, where its two
     terms nearly cancel, is (derived product)/(larger path), see ``small_component_products``.

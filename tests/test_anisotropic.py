@@ -154,3 +154,33 @@ def test_channel_rescaling_identity(s, c, tau, u_in):
     direct = minimize_scalar(obj, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x
     formula = math.sqrt(s) * kern.prox(u_in / math.sqrt(s), tau / s, c)
     assert formula == pytest.approx(direct, abs=1e-7 * (1 + abs(u_in)))
+
+
+def test_scaled_moments_match_the_per_class_kernel():
+    """The grouped (one compiled ``moments`` call per variance) expectations equal the kernel's
+    single-class ``component`` at (sigma/sqrt(s), tau/s), class by class."""
+    from numerics import codegen
+    from replica.anisotropic import split_classes, scaled_moments
+    from replica.solver import Accuracy, ptft_classes
+
+    kern, acc = codegen.builtin("hypent"), Accuracy()
+    sc = split_classes(ptft_classes(TASK, INIT), InputVariances.mixture([(0.2, 0.3), (0.5, 1.0), (0.3, 5.0)]))
+    sigma, tau = 0.7, 0.05
+    per = scaled_moments(sc, sigma, tau, acc, kern)
+    buf = np.empty(3)
+    for k in range(sc.s.size):
+        sk = sigma / math.sqrt(sc.s[k])
+        kern.component(sk, tau / sc.s[k], sc.classes.c[k], sc.classes.kind[k], sc.classes.par[k],
+                       acc.ksd, acc.h_max, acc.m_min, sk, buf)
+        np.testing.assert_array_equal(per[k], buf)
+    assert len({tuple(r) for r in per.round(12)}) == sc.s.size      # the variances really differ
+
+
+@pytest.mark.parametrize("variance", [1e-300, 1e300])
+def test_extreme_variances_are_refused_not_misreported(variance):
+    """sigma scales like sqrt(s); at s = 1e-300 it fell below the recovery floor and a wrong
+    'exact recovery' (error 0) was reported, so such variances are an input error."""
+    from replica.anisotropic import InputVariances
+
+    with pytest.raises(ParameterError, match=r"\[1e-50, 1e50\]"):
+        InputVariances.mixture([(1.0, variance)])

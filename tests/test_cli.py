@@ -1,5 +1,7 @@
 """The ``ptft`` command line: documented forms, CSV header, one-line errors with exit 2."""
 import io
+import os
+import stat
 import subprocess
 import sys
 
@@ -51,6 +53,10 @@ def test_out_file_is_written(tmp_path, capsys):
     (["solve", "--c-pt", "1e-3", "--lambda-pt", "2e-3"], "lambda_pt"),
     (["solve", "--alpha", "-0.1"], "alpha"),
     (["solve", "--alpha", "nan"], "NaN"),
+    (["solve", "--alpha", "0.1:0.5:0"], "num must be >= 1"),
+    (["solve", "--alpha", "0.1:inf:3"], "finite"),
+    (["solve", "--alpha", "0.2,inf"], "finite"),
+    (["single", "--rho", "1.5", "--alpha", "0.2"], "rho must lie"),
     (["solve", "--c-pt", "nan"], "c_pt"),
     (["solve", "--gamma-ft", "-1"], "gamma_ft"),
     (["single", "--penalty=-b**2"], "not convex"),
@@ -77,3 +83,14 @@ def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "replica.cli", "solve", "--alpha", "0.2", "--format", "csv"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("alpha,gen_error")
+
+
+def test_out_writes_through_symlinks_and_devices(tmp_path, capsys):
+    """--out never replaces a symlink or a device node by a regular file."""
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    real.write_text("")
+    link.symlink_to(real.name)
+    assert run(["solve", "--alpha", "0.2", "--format", "csv", "--out", str(link)], capsys)[0] == 0
+    assert link.is_symlink() and pd.read_csv(real).shape[0] == 1
+    assert run(["solve", "--alpha", "0.2", "--format", "csv", "--out", "/dev/null"], capsys)[0] == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

@@ -119,6 +119,10 @@ def test_cli_sweep_csv(capsys):
     (["head-energy", "--smoothing", "1.0"], "smoothing"),
     (["head-energy", "--n-samples", "0"], "n_samples"),
     (["head-energy", "--overlap", "2"], "overlap"),
+    (["head-energy", "--out", "/nonexistent-dir/x.csv"], "--out"),
+    (["figure", "head-energy", "--out", "/tmp/x.csv"], "PNG"),        # OUT.csv would be overwritten by the PNG
+    (["figure", "head-energy", "--seeds", "0"], "--seeds"),
+    (["figure", "head-energy", "--out", "/nonexistent-dir/x.png"], "--out"),
 ])
 def test_cli_bad_input(args, needle, capsys):
     code, out, err = run(args, capsys)

@@ -157,6 +157,7 @@ def test_cli_tiny_run(tmp_path, capsys):
     (["--n-ft", "100000"], "--n-ft"),
     (["--out", "/nonexistent-dir/x.csv"], "--out"),
     (["--data", "/nonexistent-dir"], "--data"),
+    (["--width", "0"], "width"),
 ])
 def test_cli_errors_are_one_line(extra, needle, capsys):
     code = main(["head-energy-resnet", *extra])

@@ -170,3 +170,11 @@ def test_figure_ext_writes_png_and_points(tmp_path, capsys):
     points = pd.read_csv(tmp_path / "ext.csv")
     assert len(points) == 3 * 4 + 5 and points.sim.notna().all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ext.csv", "ext.png"]
+
+
+def test_figure_ext_checks_the_output_directory_first(tmp_path, capsys):
+    """A missing --out directory fails at once (exit 2, one line), before any simulation."""
+    code = main(["figure", "ext", "--quick", "--out", str(tmp_path / "missing" / "ext.png")])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith("ptft: error: --out") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []

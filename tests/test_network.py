@@ -145,7 +145,7 @@ def test_simulation_rows_and_bad_config():
     with pytest.raises(ValueError, match="seeds"):
         SimConfig(seeds=())
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA"):
+        with pytest.raises(ValueError, match="CUDA is not available"):
             SimConfig(device="cuda")
 
 

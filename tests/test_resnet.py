@@ -11,7 +11,8 @@ from empirical.cifar import (DataError, ImageSet, load_cifar100, load_digits_ima
                              protocol_split, sample_ft, synthetic_cifar, write_cifar100)
 from empirical.resnet import (DEPTHS, Levers, ResNet, ResNetConfig, ResNetConfigError, apply_pt_levers,
                               build_pretrain_model, early_parameter_names, lever_parameters, reset_readout)
-from empirical.resnet_train import DeviceError, SGDConfig, evaluate, resolve_device, train
+from empirical.device import DeviceError, resolve_device
+from empirical.resnet_train import SGDConfig, evaluate, train
 from replica.cli import main
 
 torch.set_num_threads(1)
@@ -309,6 +310,9 @@ def test_lever_effects_are_paired_differences():
     (["--depth", "12"], "depth must be one of"),
     (["--seeds", "0"], "--seeds"),
     (["--out", "/nonexistent/dir/x.csv"], "does not exist"),
+    (["--width", "0"], "width must be a positive integer"),           # 0 is not "unset"
+    (["--depth", "0"], "depth must be one of"),
+    (["--workdir", __file__], "--workdir"),                            # a file, not a directory
 ])
 def test_cli_errors_are_one_line(extra, needle, capsys, tmp_path):
     if needle == "CUDA" and torch.cuda.is_available():

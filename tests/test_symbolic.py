@@ -175,10 +175,10 @@ def test_pt_state_is_the_flow_end_point():
 
 @pytest.mark.parametrize("lt", [-1.0, -1 + 1e-12, -0.5, 0.0, 0.5, 1 - 1e-12, 1.0])
 def test_pt_end_state_numeric_is_stable(lt):
-    """|beta|/c up to 1e9 and lambda -> +-c: finite, on the orbit, and equal to the derived
-    state evaluated at 60 digits."""
+    """|beta|/c up to 1e150 (the docstring's claim) and lambda -> +-c: finite, on the orbit,
+    and equal to the derived state evaluated at 60 digits."""
     c_v = 1e-3
-    beta_v = np.array([-1e6, -1.0, -1e-12, 0.0, 1e-9, 2.5e-3, 1.0, 1e6])     # |beta|/c up to 1e9
+    beta_v = np.array([-1e147, -1e6, -1.0, -1e-12, 0.0, 1e-9, 2.5e-3, 1.0, 1e6, 1e147])  # |beta|/c <= 1e150
     lam_v = lt * c_v                 # the float input; the reference uses exactly this value
     state = pt_end_state_numeric(beta_v, c_v, lam_v)
     assert all(np.all(np.isfinite(s)) for s in state)

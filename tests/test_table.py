@@ -87,7 +87,8 @@ BAD = [
     ({"lambda_pt": 0.0}, "lambda_pt_rel: give lambda_pt (absolute) or lambda_pt_rel"),
     ({"alpha": None}, "alpha: missing"),
     ({"rho_pt": 0.0, "omega": 1.0}, "rho_pt, rho_ft, omega: infeasible combination"),
-    ({"lambda_pt_rel": None, "lambda_pt": [0.01, 0.02], "c_pt": 1e-3}, "lambda_pt, c_pt: infeasible combination"),
+    ({"lambda_pt_rel": None, "lambda_pt": [0.01, 0.02], "c_pt": 1e-3}, "lambda_pt, c_pt, gamma_ft: infeasible combination"),
+    ({"lambda_pt_rel": -1.0, "gamma_ft": 0.0}, "c_FT = 0"),          # every point has c_FT = 0
 ]
 
 

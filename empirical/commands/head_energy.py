@@ -7,7 +7,8 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
-from replica.cli import InputError, add_output_options, parse_float_list, parse_int_list, write_atomic
+from replica.cli import (InputError, add_output_options, check_out, parse_float_list, parse_int_list, render_frame,
+                         write_atomic)
 
 FIGURES = {"head-energy": "empirical.head_energy_figure:make_figure"}
 
@@ -31,7 +32,7 @@ def register(subparsers) -> dict:
     return {"head-energy": _cmd}
 
 
-def _smoothings(text: str, name: str) -> list[float]:
+def smoothings_arg(text: str, name: str) -> list[float]:
     values = parse_float_list(text, name)
     if any(not 0.0 <= v < 1.0 for v in values):
         raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
@@ -51,9 +52,10 @@ def setup_from_args(args):
 
 def _cmd(args) -> int:
     from empirical.head_energy import energy_sweep
-    from replica.commands.linear_teacher import render
 
-    taus, smoothings = parse_int_list(args.tau, "--tau"), _smoothings(args.smoothing, "--smoothing")
+    taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
+    if args.out:                 # fail before the computation, not after it
+        check_out(args.out)
     frame = energy_sweep(setup_from_args(args), taus, smoothings, progress=True)
-    write_atomic(render(frame, args.format), args.out)
+    write_atomic(render_frame(frame, args.format), args.out)
     return 0

@@ -9,7 +9,8 @@ Torch is imported only inside the handler, so ``ptft --help`` stays light.
 """
 from __future__ import annotations
 
-from replica.cli import InputError, add_output_options, parse_float_list, parse_int_list, write_atomic
+from empirical.commands.head_energy import smoothings_arg
+from replica.cli import InputError, add_output_options, check_out, parse_int_list, write_atomic
 
 FIGURES = {"head-energy-resnet": "empirical.head_energy_resnet:make_figure"}
 
@@ -33,13 +34,6 @@ def register(subparsers) -> dict:
     p.add_argument("--workdir", help="PT checkpoint directory (default $PTFT_CACHE_DIR/resnet-checkpoints)")
     add_output_options(p)
     return {"head-energy-resnet": _cmd}
-
-
-def _smoothings(text: str, name: str) -> list[float]:
-    values = parse_float_list(text, name)
-    if any(not 0.0 <= v < 1.0 for v in values):
-        raise InputError(f"{name} values must lie in [0, 1) (label smoothing), got '{text}'")
-    return values
 
 
 def experiment_from_args(args):
@@ -67,10 +61,8 @@ def _check_paths(out: str | None, workdir: str | None) -> None:
     """Fail before hours of training, not after: the output directory must exist."""
     import os
 
-    if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise InputError(f"--out: directory {os.path.dirname(os.path.abspath(out))} does not exist")
-    if out and os.path.isdir(out):
-        raise InputError(f"--out: {out} is a directory, give a file name")
+    if out:
+        check_out(out)
     if workdir and os.path.exists(workdir) and not os.path.isdir(workdir):
         raise InputError(f"--workdir: {workdir} exists and is not a directory")
 
@@ -83,7 +75,7 @@ def _cmd(args) -> int:
     from empirical.resnet_figure import checkpoint_dir
     from replica.cli import render_frame
 
-    taus, smoothings = parse_int_list(args.tau, "--tau"), _smoothings(args.smoothing, "--smoothing")
+    taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     _check_paths(args.out, args.workdir)

@@ -60,7 +60,8 @@ def protocol_from_args(args, dataset):
     cifar = dataset.name == "cifar100"
     base = cifar_protocol() if cifar else digits_protocol()
     try:
-        arch = replace(base.arch, depth=args.depth or base.arch.depth, width=args.width or base.arch.width)
+        arch = replace(base.arch, depth=base.arch.depth if args.depth is None else args.depth,
+                       width=base.arch.width if args.width is None else args.width)
     except ResNetConfigError as err:
         raise InputError(str(err)) from None
     stages = {}
@@ -103,7 +104,7 @@ def check_n_ft(n_ft: list[int], dataset, protocol, seeds: list[int]) -> None:
 def prepare_device(name: str, threads: int):
     import torch
 
-    from empirical.resnet_train import DeviceError, resolve_device
+    from empirical.device import DeviceError, resolve_device
 
     if threads < 1:
         raise InputError(f"--threads must be >= 1, got {threads}")
@@ -119,12 +120,12 @@ def run_experiment(dataset, protocol, settings, n_ft, seeds, device, out, workdi
     """``run_grid`` with output-path checks and resume errors turned into input errors."""
     from empirical.resnet_train import ResumeError, run_grid
 
-    directory = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(directory):
-        raise InputError(f"--out: directory {directory} does not exist")
-    if os.path.isdir(out):
-        raise InputError(f"--out: {out} is a directory, give a file name")
-    workdir = workdir or os.path.splitext(os.path.abspath(out))[0] + ".ckpt"
+    from replica.cli import check_out
+
+    out = check_out(out, out)
+    workdir = workdir or os.path.splitext(out)[0] + ".ckpt"
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise InputError(f"--workdir: {workdir} exists and is not a directory")
     try:
         return run_grid(dataset, protocol, settings, n_ft, seeds, device, workdir, out, progress=progress)
     except ResumeError as err:

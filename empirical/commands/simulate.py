@@ -2,9 +2,7 @@
 ``ptft figure fig3``: the paper's Figure 3."""
 from __future__ import annotations
 
-import os
-
-from replica.cli import (InputError, add_init_options, add_output_options, add_task_options,
+from replica.cli import (InputError, add_init_options, add_output_options, add_task_options, check_out,
                          init_from_args, parse_alphas, render_frame, task_from_args,
                          write_atomic)
 
@@ -34,10 +32,9 @@ def _cmd_simulate(args) -> int:
 
     if args.seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
-    for option, path in (("--out", args.out), ("--runs", args.runs)):
-        # fail before the (long) simulation, not after it
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise InputError(f"{option}: directory of {path} does not exist")
+    for path in (args.out, args.runs):       # fail before the (long) simulation, not after it
+        if path:
+            check_out(path)
     setting = Setting(task_from_args(args), init_from_args(args), "cli")
     try:
         cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seeds)), method=args.method,

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from replica.cli import InputError, add_output_options, write_atomic
+from replica.cli import InputError, add_output_options, parse_float_list, render_frame, write_atomic
 
 FIGURES = {"linear-teacher": "replica.linear_teacher_figure:make_figure"}
 
@@ -35,12 +35,10 @@ def parse_counts(text: str, name: str) -> list[int]:
 
 
 def parse_floats(text: str, name: str, positive: bool = True) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{name} '{text}' is not a comma-separated list of numbers") from None
-    if not values or any(not math.isfinite(v) or (positive and v <= 0) for v in values):
-        raise InputError(f"{name} values must be finite{' and > 0' if positive else ''}, got '{text}'")
+    """:func:`replica.cli.parse_float_list`, optionally requiring every value > 0."""
+    values = parse_float_list(text, name)
+    if positive and min(values) <= 0:
+        raise InputError(f"{name} values must be finite and > 0, got '{text}'")
     return values
 
 
@@ -111,10 +109,7 @@ def _dispatch(args) -> int:
             "ntk": _cmd_ntk}[args.lt_action](args)
 
 
-def render(frame, fmt: str) -> str:
-    from replica.cli import render_frame
-
-    return render_frame(frame, fmt)
+render = render_frame        # the name other commands import
 
 
 def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):

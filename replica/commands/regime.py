@@ -2,8 +2,6 @@
 (the initialisation with the lowest predicted error), plus the fig2/fig5 makers."""
 from __future__ import annotations
 
-import math
-
 FIGURES = {"fig2": "replica.figures:make_fig2", "fig5": "replica.figures:make_fig5"}
 
 
@@ -33,23 +31,19 @@ def register(subparsers) -> dict:
 
 
 def _pair(text: str, name: str) -> tuple[float, float]:
-    from replica.cli import InputError
+    from replica.cli import InputError, parse_float_list
 
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InputError(f"{name} must be two numbers 'lo,hi', got '{text}'") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InputError(f"{name} must be finite, got '{text}'")
-    return lo, hi
+    values = parse_float_list(text, name)
+    if len(values) != 2:
+        raise InputError(f"{name} must be two numbers 'lo,hi', got '{text}'")
+    return values[0], values[1]
 
 
 def _render(frame, fmt: str, head: str) -> str:
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.12g")
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
-    return head + frame.to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+    """``replica.cli.render_frame``, with the ``head`` lines above the aligned text table."""
+    from replica.cli import render_frame
+
+    return (head if fmt == "table" else "") + render_frame(frame, fmt)
 
 
 def _cmd_regime(args) -> int:
@@ -72,17 +66,20 @@ def _cmd_regime(args) -> int:
 
 
 def _cmd_optimize(args) -> int:
-    from replica.cli import EXIT_NOCONV, InputError, parse_alphas, task_from_args, write_atomic
+    from replica.cli import EXIT_NOCONV, InputError, parse_alphas, parse_int_list, task_from_args, write_atomic
     from replica.optimize import Bounds, optimize_init
+
+    from replica.cli import check_out
 
     task = task_from_args(args)
     alphas = parse_alphas(args.alpha)
+    if args.out:
+        check_out(args.out, args.out)         # a bad --out fails now, not after the search
     bounds = Bounds(_pair(args.c_pt_bounds, "--c-pt-bounds"), _pair(args.lambda_bounds, "--lambda-bounds"),
                     _pair(args.gamma_bounds, "--gamma-bounds"))
-    try:
-        grid = tuple(int(v) for v in args.grid.split(","))
-    except ValueError:
-        raise InputError(f"--grid must be three integers 'n1,n2,n3', got '{args.grid}'") from None
+    grid = tuple(parse_int_list(args.grid, "--grid", minimum=1))
+    if len(grid) != 3:
+        raise InputError(f"--grid must be three integers 'n1,n2,n3', got '{args.grid}'")
     if args.starts < 1:
         raise InputError(f"--starts must be >= 1, got {args.starts}")
     res = optimize_init(task, alphas, bounds=bounds, grid=grid, n_starts=args.starts, progress=args.progress)
