@@ -23,6 +23,7 @@ from empirical.flow import min_q_interpolant, min_q_interpolant_torch
 from empirical.network import conserved, ft_reinit, oracle_pt_state
 from empirical.tasks import sample_ptft_task
 from empirical.train import GDConfig, train
+from replica.cli import write_atomic
 
 
 def _problem(dim, alpha, seeds, device, c_pt=1e-3):
@@ -116,10 +117,7 @@ def main():
     text = json.dumps(results, indent=1)
     print(text)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, args.out)
+        write_atomic(text + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from empirical.flow import min_q_interpolant
 from empirical.network import conserved, ft_reinit, oracle_pt_state
 from empirical.tasks import sample_ptft_task
 from empirical.train import GDConfig, train
+from replica.cli import write_atomic
 
 CASES = {"lazy (D=100, c_PT=0.1, gamma=0.5)": (100, 0.1, 0.5, [("gd", 0.02), ("gd", 0.005), ("mirror", 0.5),
                                                                 ("paper", None)]),
@@ -53,10 +53,7 @@ def main():
     results = {name: run_case(*spec) for name, spec in CASES.items()}
     text = json.dumps(results, indent=1)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, args.out)
+        write_atomic(text + "\n", args.out)
     else:
         print(text)
 
