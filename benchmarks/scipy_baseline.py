@@ -12,8 +12,8 @@ solver is benchmarked against (speed and accuracy).  It is deliberately plain:
   with a nested-``brentq`` fallback (tau solved for each sigma from the
   interpolation equation, then sigma from the error balance) if ``root`` fails.
 
-Model (interpolation limit; THEORY.md sections 1-5)
----------------------------------------------------
+Model (interpolation limit; docs/theory.md)
+------------------------------------
 Coordinate groups (probability, FT teacher, PT status):
 
     shared   omega*rho_ft                   nonzero   PT-used
@@ -37,7 +37,7 @@ Equations in (sigma, tau):
 
 gen_error = E[(eta - b)^2]  (parameter MSE, label noise NOT added).
 
-Label noise here follows THEORY.md section 5 literally (``alpha sigma_n^2``, ``noise`` is
+Label noise here follows the earlier, uncorrected error balance (``alpha sigma_n^2``, ``noise`` is
 the variance); ``replica.solver`` uses ``sigma_n^2`` (its docstring says why). The two are
 compared only at noise = 0.
 

@@ -1,4 +1,4 @@
-"""Exact end point of gradient flow on a diagonal linear network (THEORY.md sections 1-2).
+"""Exact end point of gradient flow on a diagonal linear network (docs/theory.md, "Model").
 
 Gradient flow from ``beta(0) = 0`` with per-coordinate conserved constants ``c_d > 0`` converges
 to the interpolator

@@ -1,4 +1,4 @@
-"""Task-head energy on the ResNet pipeline (Ren, Guo, Bae & Sutherland 2023; RELATED_NOTES.md B;
+"""Task-head energy on the ResNet pipeline (Ren, Guo, Bae & Sutherland 2023;
 docs/head_energy.md section "ResNet").
 
 Per seed, reusing the PT -> FT protocol of ``empirical/resnet_train.py``:

@@ -1,4 +1,4 @@
-"""Fine-tuning with linear teachers (Shachaf, Brutzkus & Globerson 2021; RELATED_NOTES.md A.2).
+"""Fine-tuning with linear teachers (Shachaf, Brutzkus & Globerson 2021; docs/linear_teacher.md).
 
 Target task ``y = theta_T^T x + noise``, ``x ~ N(0, Sigma)``; fine-tuning is gradient flow on
 the squared loss started at the source weights theta_S (theta_S). Population risk (noiseless
@@ -238,7 +238,7 @@ def asymptotic_risk(eigvals, delta, n: float, noise: float = 0.0, ridge: float =
     """Deterministic-equivalent bias/variance of fine-tuning from theta_S with n samples.
 
     ``delta`` holds the eigen-coordinates of theta_S - theta_T (use theta_T itself for training
-    from scratch, theta_S = 0). Exact as n, d -> infinity at fixed n/d (RELATED_NOTES.md A.2).
+    from scratch, theta_S = 0). Exact as n, d -> infinity at fixed n/d (deterministic equivalent, docs/linear_teacher.md).
     """
     lam = np.asarray(eigvals, float)
     delta = np.asarray(delta, float)

@@ -1,5 +1,5 @@
 """Deep linear networks fine-tuned from a pretrained balanced initialisation: the implicit bias
-derived in ``symbolic.deep_linear`` (RELATED_NOTES.md A.3), evaluated numerically.
+derived in ``symbolic.deep_linear`` (docs/linear_teacher.md), evaluated numerically.
 
 Depth L, end-to-end vector theta (theta), source theta_S. Gradient flow on the squared loss
 converges (when it interpolates) to

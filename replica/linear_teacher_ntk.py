@@ -1,5 +1,5 @@
 """Shallow ReLU networks in the NTK regime, fine-tuned from a pretrained network
-(RELATED_NOTES.md A.4; the form of the bound is recalled, not read: treat it as unverified).
+(docs/linear_teacher.md; the form of the bound is recalled, not read: treat it as unverified).
 
 Network f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x), a_r = +-1 fixed, first layer trained,
 inputs on the unit sphere. In the infinite-width (NTK) limit the first-layer kernel is

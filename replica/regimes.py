@@ -1,5 +1,5 @@
 """Where an initialisation puts fine-tuning: the regime axes per coordinate group and the
-I/II/III/IV classifier (THEORY.md section 3; derivation in ``symbolic.regimes``).
+I/II/III/IV classifier (docs/theory.md, "Regimes"; derivation in ``symbolic.regimes``).
 
 Axes, evaluated at the FT teacher scale b (default 1/sqrt(rho_FT), the rms of a nonzero FT
 teacher coordinate for both teachers):
@@ -36,7 +36,7 @@ REGIME_NAMES = {"I": "rich, pretraining-independent", "II": "lazy, pretraining-d
                 "III": "lazy, pretraining-independent", "IV": "rich, pretraining-dependent"}
 # the paper's colours (figure4.py): I yellow, II purple, III grey, IV green
 REGIME_COLORS = {"I": "#fde725", "II": "#3b0f70", "III": "#7f7f7f", "IV": "#22a884"}
-# the four canonical settings of the paper's regime comparison (PAPER_NOTES 3.2), c_PT = 1e-3,
+# the four canonical settings of the paper's regime comparison (its Fig. 5 legend), c_PT = 1e-3,
 # lambda_PT / c_PT (relative); regime I has c_FT = gamma^2/2 = 5e-13 on every coordinate
 CANONICAL = {
     "I": Init(c_pt=1e-3, lambda_pt=-1.0, gamma_ft=1e-6, relative=True),

@@ -1,5 +1,5 @@
 """Implicit bias of a deep linear network fine-tuned from a pretrained (balanced) initialisation
-(RELATED_NOTES.md A.3, derived here from the parameter flow; nothing typed in).
+(docs/linear_teacher.md, derived here from the parameter flow; nothing typed in).
 
 Model: f(x) = a_L ... a_2 (w . x), the rank-one balanced chain (a deep linear network whose
 balanced pretrained layers are rank one, all aligned with theta_S). End-to-end vector

@@ -1,4 +1,4 @@
-"""The two regime axes of fine-tuning (THEORY.md section 3, PAPER_NOTES 2.3), derived.
+"""The two regime axes of fine-tuning (docs/theory.md, "Regimes"), derived.
 
 For the FT penalty q_c(b) of a coordinate with c = c_FT(beta_PT) (Theorem 4.1):
 

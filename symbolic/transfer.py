@@ -12,7 +12,7 @@ Derivation (each step computed by SymPy; ``symbolic.verify`` re-checks them):
    c + lambda > 0; at beta = 0 the PT initialisation has W = 2 (c + lambda), which picks the
    root; the flow is continuous, so W stays on it (the unique nonnegative root for beta != 0).
 3. The end state itself (``pt_end_state``): the hyperbolic parametrisation
-   theta_pm = (A +- B)/2 (PAPER_NOTES 1.4), expanded with the addition theorem, is
+   theta_pm = (A +- B)/2 (A = acosh(c/|lambda|), B = asinh(beta/c)), expanded with the addition theorem, is
    w+- = P cosh(B/2) +- Q sinh(B/2), v+- = Q cosh(B/2) +- P sinh(B/2); SymPy solves the invariant
    equations for P, Q >= 0 and (cosh, sinh)(B/2). The three sign cases of lambda collapse into
    this one form (P^2 = (c+lambda)/2, Q^2 = (c-lambda)/2), which is what makes it stable.

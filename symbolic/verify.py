@@ -128,7 +128,7 @@ def _potential_checks() -> list[CheckResult]:
                   "q_c' = asinh(b/c)/2 (also the integrated phi' on b > 0 and b < 0)"),
         _symbolic("potential_closed_form",
                   [q - (b * sp.asinh(b / c) - sp.sqrt(b**2 + c**2) + c) / 2],
-                  "q_c = (b asinh(b/c) - sqrt(b^2 + c^2) + c)/2 (THEORY.md section 1)"),
+                  "q_c = (b asinh(b/c) - sqrt(b^2 + c^2) + c)/2 (the hyperbolic entropy)"),
     ]
     k = sp.Symbol("k", positive=True)
     lam = sp.Symbol("lam", positive=True)
@@ -227,7 +227,8 @@ def _flow_state(cv, lv, bv):
 
 
 def _paper_branch_state(cv, lv, bv):
-    """PAPER_NOTES 1.4 branch formulas (lambda > 0, < 0, = 0), evaluated as a second source."""
+    """The per-sign branch formulas of the PT end state (lambda > 0, < 0, = 0; cosh/sinh of
+    (acosh(c/|lambda|) +- asinh(beta/c))/2), evaluated as a second, independent source."""
     if lv == 0:
         a = mpmath.sqrt((bv + mpmath.sqrt(bv**2 + cv**2)) / 2)
         bb = cv / (2 * a)
@@ -272,7 +273,7 @@ def _transfer_numeric_checks(rng: random.Random) -> list[CheckResult]:
         _numeric("c_ft_direct_construction", err_cft,
                  "c_FT from the merged flow state = derived c_FT expression"),
         _numeric("pt_state_paper_branches", err_branch,
-                 "derived unified state = PAPER_NOTES 1.4 branch formulas (lambda >, <, = 0)"),
+                 "derived unified state = per-sign branch formulas (lambda >, <, = 0)"),
     ]
 
 

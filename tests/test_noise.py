@@ -11,7 +11,7 @@ Independent references:
 * the exact min-q interpolant of noisy finite-D data (empirical.flow, dual Newton) at D = 1000.
 
 The error balance that all of these fix is alpha sigma_eff^2 = sigma_noise^2 + E_gen (X has
-entries of variance 1/D); THEORY.md section 5 writes alpha sigma_noise^2, which these checks
+entries of variance 1/D); an earlier statement wrote alpha sigma_noise^2, which these checks
 refute (the kernels were fixed accordingly).
 """
 import math

@@ -151,7 +151,7 @@ def test_c_ft_limits():
         assert np.all(c_ft_numeric(beta_v, c_v, 1.0 * -1, g, normalized=True) == g**2 / 2)
         for lam_v in (-0.9 * c_v, 0.0, 0.7 * c_v, c_v):
             assert float(c_ft_numeric(0.0, c_v, lam_v, g)) == pytest.approx(2 * (c_v + lam_v) + g**2 / 2, rel=1e-14)
-    # paper values (PAPER_NOTES 1.5, c_PT = 1e-3, beta_PT = 1 on used coordinates)
+    # the paper's figure values (c_PT = 1e-3, beta_PT = 1 on used coordinates)
     assert float(c_ft_numeric(1.0, 1e-3, 0.0, 0.0)) == pytest.approx(1.0010, abs=1e-4)
     assert float(c_ft_numeric(1.0, 1e-3, 0.99e-3, 0.0)) == pytest.approx(1.99, abs=1e-2)
 
