@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(p)
     p = sub.add_parser("derive", help="print the symbolic derivation")
     p.add_argument("--latex", action="store_true")
-    sub.add_parser("verify", help="check every derivation (exit 0 iff all pass)")
+    sub.add_parser("verify", help="check every derivation (exit 0 iff all pass)").add_argument(
+        "--verbose", action="store_true", help="explain each check in one sentence")
     handlers = {"solve": _cmd_solve, "single": _cmd_single, "derive": _cmd_derive, "verify": _cmd_verify}
     figures: dict[str, str] = {}
     for module in _command_modules():
@@ -316,7 +317,7 @@ def _cmd_derive(args) -> int:
 def _cmd_verify(args) -> int:
     from symbolic.verify import main_verify
 
-    return main_verify(verbose=True)
+    return main_verify(verbose=args.verbose)
 
 
 def main(argv=None) -> int:

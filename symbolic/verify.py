@@ -1,9 +1,13 @@
 """Independent checks of every symbolic derivation (``python -m symbolic.verify``).
 
-Two methods:
+Every derivation check of the project runs here: the network's invariants, the mirror potential,
+the PT -> FT transfer (Theorem 4.1), the prox calculus of three penalties, the regime axes
+(``symbolic.regimes``) and the deep-linear implicit bias (``symbolic.deep_linear``); ``ptft verify``
+prints the count. Three methods:
 - "symbolic": a residual expression that SymPy simplifies to exactly 0;
 - "mpmath-50": random points evaluated with 50 significant digits, passing when the largest
-  (relative) error is below 1e-40 (10 digits of margin for findroot / expm round-off).
+  (relative) error is below 1e-40 (10 digits of margin for findroot / expm round-off);
+- "mpmath-40": the one regime step SymPy cannot simplify, at 40 digits (error below 1e-30).
 
 Numerical checks build their references differently from the derivation they test: the PT end
 state by integrating the flow exactly (matrix exponential) instead of the parametrisation, the
@@ -32,7 +36,7 @@ TOL = mpmath.mpf("1e-40")
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One verification: ``method`` is "symbolic" or "mpmath-50"; ``max_error`` is 0 for an
+    """One verification: ``method`` is "symbolic", "mpmath-50" or "mpmath-40"; ``max_error`` is 0 for an
     exact symbolic identity and the largest (relative) error over the points otherwise."""
 
     name: str
@@ -364,9 +368,112 @@ def _penalty_checks(pen: Penalty, rng: random.Random) -> list[CheckResult]:
     return out
 
 
+# -- derivations checked by their own modules ------------------------------------------------------
+def _regime_checks() -> list[CheckResult]:
+    """The regime-axis derivation (``symbolic.regimes.checks``): symbolic steps plus one 40-digit
+    numerical step (the chain-rule form of PD against direct differentiation)."""
+    from . import regimes
+
+    out = []
+    for name, ok, detail in regimes.checks():
+        numeric = name == "PD = (1 - l) eps"
+        method = "mpmath-40" if numeric else "symbolic"
+        err = float(detail.split("error ")[1].split()[0]) if numeric and "error " in detail else 0.0
+        out.append(CheckResult(f"regimes[{name}]", method, bool(ok), err if ok else float("inf"), detail))
+    return out
+
+
+def _deep_linear_checks() -> list[CheckResult]:
+    """The deep-linear (rank-one balanced chain) implicit-bias derivation, all symbolic."""
+    from . import deep_linear
+
+    return [CheckResult(f"deep_linear[{name}]", "symbolic", bool(ok), 0.0 if ok else float("inf"),
+                        "exact SymPy identity")
+            for name, ok in deep_linear.checks().items()]
+
+
+def _orbit_checks() -> list[CheckResult]:
+    """Consistency conditions the transfer derivation asserts about itself."""
+    return [CheckResult(f"transfer_orbit[{name}]", "symbolic", bool(ok), 0.0 if ok else float("inf"),
+                        "exact SymPy identity on the PT domain")
+            for name, ok in transfer.orbit_checks().items()]
+
+
+# -- one sentence per check (``ptft verify --verbose``) ----------------------------------------------
+EXPLANATIONS = {
+    "conserved_space_dimension": "The conserved quadratic forms of the plus/minus network span exactly a 4-dimensional space, so the four named invariants are all there are.",
+    "conserved_lambda_plus_dt": "lambda+ = (w+)^2 - (v+)^2 does not change along gradient flow.",
+    "conserved_lambda_minus_dt": "lambda- = (w-)^2 - (v-)^2 does not change along gradient flow.",
+    "conserved_c_dt": "c = w+ w- + v+ v-, the scale that sets the penalty, does not change along gradient flow.",
+    "conserved_e_dt": "e = w+ v- + v+ w- does not change along gradient flow.",
+    "invariant_relation": "The four invariants are tied by c^2 - e^2 = lambda+ lambda-, found by elimination rather than assumed.",
+    "metric_identity": "The predictor moves as beta' = -g |theta|^2 with |theta|^4 = 4 beta^2 + k, which with balanced paths is the mirror metric 2 sqrt(b^2 + c^2).",
+    "potential_q0": "The penalty vanishes at the origin, where fine-tuning starts.",
+    "potential_dq0": "The penalty is flat at the origin, so gradient flow from beta = 0 is its mirror flow.",
+    "potential_d2q_metric": "The penalty's curvature is the inverse of the flow's metric, which is what makes it the flow's implicit bias.",
+    "potential_dq_asinh": "The slope of the penalty is asinh(b/c)/2, and the twice-integrated metric gives the same on both half-lines.",
+    "potential_closed_form": "The integrated potential equals the closed form of the hyperbolic entropy q_c.",
+    "authors_convention": "Writing the penalty with k = 4 c^2, as other code does, gives the same prox.",
+    "limit_c_infinity": "For large c the penalty becomes the weighted ridge b^2/(4c) (lazy end).",
+    "limit_c_zero": "For small c the penalty becomes l1 with a logarithmic weight (rich end).",
+    "pt_init_invariants": "The PT initialisation has c = c_PT, lambda+- = lambda_PT and beta = 0.",
+    "lambda_irrelevance": "In a single task k = 4 c_PT^2 whatever lambda_PT is, so lambda_PT acts only through the transfer.",
+    "pt_state_invariants": "The derived PT end state keeps every invariant of its initialisation and has beta = beta_PT.",
+    "pt_state_at_init": "At beta_PT = 0 the derived end state is the initialisation itself.",
+    "pt_state_on_flow_orbit": "The derived end-state curve is an orbit of the flow, so it is the state gradient flow actually reaches.",
+    "c_ft_groebner_vs_state": "The merged first-layer weight of the end state equals the root picked from the elimination polynomial.",
+    "ft_reinit": "The FT re-initialisation balances the paths (lambda+ = lambda-) and starts at beta = 0.",
+    "c_ft_closed_form": "Theorem 4.1: c_FT derived from the invariants equals (lambda_PT + c_PT)(1 + sqrt(1 + beta_PT^2/c_PT^2)) + gamma_FT^2/2.",
+    "c_ft_limits": "lambda_PT = -c_PT erases pretraining (c_FT = gamma^2/2) and unused coordinates get 2(c_PT + lambda_PT) + gamma^2/2.",
+    "pt_flow_invariants": "A PT state obtained by integrating the flow exactly (matrix exponential, 50 digits) keeps the invariants and hits beta_PT.",
+    "pt_state_vs_flow": "The derived PT end state equals the exactly integrated flow state at 50 digits.",
+    "c_ft_direct_construction": "Merging the paths of the exactly integrated state gives the derived c_FT at 50 digits.",
+    "pt_state_paper_branches": "The single derived end-state formula equals the separate formulas for lambda > 0, < 0 and = 0.",
+    "prox_optimality": "The computed prox satisfies its optimality condition and minimises the prox objective itself.",
+    "prox_inverse": "The explicit inverse z(x) = x + tau Q'(x) maps the prox back to its input.",
+    "prox_derivative": "The derived eta' = 1/(1 + tau Q''(x)) equals the numerical derivative of the prox.",
+    "prox_derivative_range": "eta' lies in [0, 1], as for the prox of any convex penalty.",
+    "prox_odd": "For an even penalty the prox is odd.",
+    "regimes[l(u) closed form]": "The l-order b q'/q of the penalty depends on u = |b|/c only and has the stated closed form.",
+    "regimes[l stable form]": "The cancellation-free form of l(u) that the code prints equals the derived one.",
+    "regimes[l limits]": "The l-order runs from 2 (lazy, u -> 0) to 1 (rich, u -> infinity).",
+    "regimes[Euler: c dlog q/dc = 1 - l]": "Homogeneity of q_c gives c dlog q/dc = 1 - l, the step that links the two regime axes.",
+    "regimes[q stable form]": "The cancellation-free form of q_c that the code prints equals the penalty.",
+    "regimes[eps stable form]": "The overflow-free form of eps = dlog c_FT / dlog|beta_PT| that the code prints equals the derived one.",
+    "regimes[PD = (1 - l) eps]": "The pretraining dependence equals (1 - l) eps, checked against direct differentiation at 40 digits.",
+    "deep_linear[metric L=1]": "A depth-1 balanced chain moves its end-to-end vector with the derived metric M(theta).",
+    "deep_linear[metric L=2]": "A depth-2 balanced chain moves its end-to-end vector with the derived metric M(theta).",
+    "deep_linear[metric L=3]": "A depth-3 balanced chain moves its end-to-end vector with the derived metric M(theta).",
+    "deep_linear[metric L=4]": "A depth-4 balanced chain moves its end-to-end vector with the derived metric M(theta).",
+    "deep_linear[hess*metric L=1]": "At depth 1 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
+    "deep_linear[hess*metric L=2]": "At depth 2 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
+    "deep_linear[hess*metric L=3]": "At depth 3 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
+    "deep_linear[hess*metric L=4]": "At depth 4 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
+    "deep_linear[p = (L+1)/L]": "The mirror-flow condition fixes the potential's exponent to p = (L + 1)/L.",
+    "deep_linear[L=1 is ||theta - theta_S||^2/2]": "At depth 1 the implicit bias is the plain distance to the source weights.",
+    "deep_linear[L->oo limit]": "For infinite depth the implicit bias becomes ||theta|| (1 - cos(theta, theta_S)).",
+    "transfer_orbit[end state keeps c, lambda+-, e]": "The transfer module's own check that its PT end state keeps c, lambda+- and e.",
+    "transfer_orbit[end state has beta = beta_PT]": "The transfer module's own check that its PT end state has beta = beta_PT.",
+    "transfer_orbit[(w+ + w-)^2 = eliminant root]": "The transfer module's own check that the merged weight is the chosen root of the eliminant.",
+    "transfer_orbit[FT: lambda+ = lambda-, beta(0) = 0]": "The transfer module's own check that FT starts balanced at beta = 0.",
+}
+
+
+def explain(name: str) -> str:
+    """The one-sentence explanation of check ``name`` (penalty checks share one per kind)."""
+    return EXPLANATIONS.get(name, EXPLANATIONS.get(name.split("[")[0], ""))
+
+
 # -- entry points -------------------------------------------------------------------------------
 def run_checks(seed: int = 0) -> list[CheckResult]:
-    """Run every check; random points are drawn from ``seed`` (reproducible)."""
+    """Run every derivation check the project has; random points are drawn from ``seed``.
+
+    Returns
+    -------
+    list of CheckResult
+        One per check (network, potential, transfer, 50-digit transfer, prox calculus of three
+        penalties, regime axes, deep-linear bias); a check that raises is a failed result.
+    """
     rng = random.Random(seed)
     out: list[CheckResult] = []
     with mpmath.workdps(DPS):
@@ -374,6 +481,7 @@ def run_checks(seed: int = 0) -> list[CheckResult]:
             ("network", "symbolic", _network_checks),
             ("potential", "symbolic", _potential_checks),
             ("transfer", "symbolic", _transfer_symbolic_checks),
+            ("transfer_orbit", "symbolic", _orbit_checks),
             ("transfer_numeric", "mpmath-50", lambda: _transfer_numeric_checks(rng)),
         ]:
             res = _guard(name, method, lambda fn=fn: fn())  # noqa: B023
@@ -382,22 +490,40 @@ def run_checks(seed: int = 0) -> list[CheckResult]:
             res = _guard(f"penalty[{maker.__name__}]", "mpmath-50",
                          lambda maker=maker: _penalty_checks(maker(), rng))
             out.extend(res if isinstance(res, list) else [res])
+    for name, method, fn in [("regimes", "symbolic", _regime_checks),
+                             ("deep_linear", "symbolic", _deep_linear_checks)]:
+        res = _guard(name, method, fn)
+        out.extend(res if isinstance(res, list) else [res])
     return out
 
 
-def main_verify(verbose: bool = True) -> int:
-    """Print one line per check; return 0 iff all pass."""
+def main_verify(verbose: bool = False, quiet: bool = False) -> int:
+    """Print one line per check (only failures if ``quiet``; with ``verbose`` also one sentence
+    saying what it establishes) and a count.
+
+    Returns
+    -------
+    int
+        0 iff every check passed, else 1 (the process exit code of ``ptft verify``).
+    """
     results = run_checks()
     for r in results:
-        if verbose or not r.passed:
-            status = "PASS" if r.passed else "FAIL"
-            print(f"{r.name:40s} {r.method:10s} {status}  max_error={r.max_error:.3g}")
-            if verbose and not r.passed:
-                print(f"    {r.detail}")
+        if quiet and r.passed:
+            continue
+        status = "PASS" if r.passed else "FAIL"
+        print(f"{r.name:48s} {r.method:10s} {status}  max_error={r.max_error:.3g}")
+        if verbose:
+            print(f"    {explain(r.name)}")
+        if not r.passed:
+            print(f"    {r.detail}")
     n_bad = sum(not r.passed for r in results)
-    print(f"{len(results) - n_bad}/{len(results)} checks passed")
+    kinds = {}
+    for r in results:
+        kinds[r.method] = kinds.get(r.method, 0) + 1
+    split = ", ".join(f"{n} {m}" for m, n in sorted(kinds.items()))
+    print(f"{len(results) - n_bad}/{len(results)} checks passed ({split})")
     return 0 if n_bad == 0 else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main_verify(verbose="-q" not in sys.argv))
+    sys.exit(main_verify(verbose="-v" in sys.argv or "--verbose" in sys.argv, quiet="-q" in sys.argv))

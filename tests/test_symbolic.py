@@ -28,6 +28,9 @@ EXPECTED_CHECKS = {
     "ft_reinit", "c_ft_closed_form", "c_ft_direct_construction", "pt_state_vs_flow",
     *(f"{kind}[{pen}]" for pen in ("ridge", "l1", "hypent")
       for kind in ("prox_optimality", "prox_inverse", "prox_derivative", "prox_derivative_range", "prox_odd")),
+    "regimes[PD = (1 - l) eps]", "regimes[l(u) closed form]", "regimes[Euler: c dlog q/dc = 1 - l]",
+    "deep_linear[p = (L+1)/L]", "deep_linear[hess*metric L=3]", "deep_linear[L->oo limit]",
+    "transfer_orbit[end state keeps c, lambda+-, e]",
 }
 
 
@@ -45,8 +48,31 @@ def test_every_verify_check_passes(checks):
 def test_verify_covers_the_required_checks(checks):
     names = {r.name for r in checks}
     assert EXPECTED_CHECKS <= names, sorted(EXPECTED_CHECKS - names)
-    assert all(isinstance(r, CheckResult) and r.method in ("symbolic", "mpmath-50") for r in checks)
+    assert all(isinstance(r, CheckResult) and r.method in ("symbolic", "mpmath-50", "mpmath-40") for r in checks)
     assert all(r.max_error < 1e-40 for r in checks if r.method == "mpmath-50")
+    assert all(r.max_error < 1e-30 for r in checks if r.method == "mpmath-40")
+
+
+def test_every_check_is_explained_in_one_sentence(checks):
+    from symbolic.verify import explain
+
+    for r in checks:
+        text = explain(r.name)
+        assert text.endswith(".") and text.count(". ") == 0 and len(text) > 20, r.name
+
+
+def test_verify_fails_when_a_module_derivation_breaks(monkeypatch):
+    """The regime and deep-linear steps are really run: breaking one makes verify fail."""
+    import symbolic.deep_linear as deep
+    import symbolic.regimes as reg
+    import symbolic.verify as verify
+
+    monkeypatch.setattr(reg, "checks", lambda: [("l limits", False, "l(0+) = 3")])
+    monkeypatch.setattr(deep, "checks", lambda: (_ for _ in ()).throw(RuntimeError("broken step")))
+    regime = verify._regime_checks()
+    deep_res = verify._guard("deep_linear", "symbolic", verify._deep_linear_checks)
+    assert [r.passed for r in regime] == [False] and regime[0].name == "regimes[l limits]"
+    assert not deep_res.passed and "broken step" in deep_res.detail
 
 
 def test_main_verify_exit_code(checks, monkeypatch, capsys):
@@ -56,6 +82,9 @@ def test_main_verify_exit_code(checks, monkeypatch, capsys):
     assert main_verify(verbose=True) == 0
     out = capsys.readouterr().out
     assert out.count("PASS") == len(checks) and f"{len(checks)}/{len(checks)} checks passed" in out
+    assert "c_FT derived from the invariants equals" in out          # --verbose explains
+    assert main_verify(verbose=False) == 0
+    assert "c_FT derived from the invariants" not in capsys.readouterr().out
     bad = CheckResult("fake", "symbolic", False, float("inf"), "deliberately failing")
     monkeypatch.setattr(verify, "run_checks", lambda seed=0: [*checks, bad])
     assert main_verify(verbose=False) == 1
