@@ -76,11 +76,17 @@ class FlowSolution:
 
 def q_hyperbolic(b, c):
     """Elementwise q_c(b) = (1/2)[b asinh(b/c) - sqrt(b^2+c^2) + c], evaluated without
-    cancellation for |b| << c (q ~ b^2 / (4c))."""
-    b = np.asarray(b, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
-    r = b / c
-    return 0.5 * c * (r * np.arcsinh(r) - r * r / (np.hypot(1.0, r) + 1.0))
+    cancellation for |b| << c (q ~ b^2 / (4c)): the form printed from the symbolic layer
+    (``numerics.expressions``).
+
+    Returns
+    -------
+    numpy.ndarray
+        q_c(b) with the broadcast shape of ``b`` and ``c``.
+    """
+    from numerics.expressions import kernels
+
+    return kernels().q_c(np.asarray(b, dtype=np.float64), np.asarray(c, dtype=np.float64))
 
 
 def q_objective(beta, c) -> float:

@@ -235,7 +235,7 @@ def orbit_checks() -> dict[str, bool]:
 
 
 # -- numerics (lambdified from the derived expressions) ------------------------------------
-def _as_scales(c_pt_v, lambda_pt_v, normalized: bool):
+def pt_scales(c_pt_v, lambda_pt_v, normalized: bool):
     """(c, s_+ = c + lambda, s_- = c - lambda) as float arrays; for normalised input
     s_+ = c (1 + lt) is one factor, exact at lt = -1."""
     c_arr = np.asarray(c_pt_v, dtype=float)
@@ -311,7 +311,7 @@ def pt_end_state_numeric(beta, c_pt_v, lambda_pt_v, *, normalized: bool = False)
     larger path of each layer is a sum of nonnegative terms and the smaller one, where its two
     terms nearly cancel, is (derived product)/(larger path), see ``small_component_products``.
     """
-    c_arr, sp_arr, sm_arr = _as_scales(c_pt_v, lambda_pt_v, normalized)
+    c_arr, sp_arr, sm_arr = pt_scales(c_pt_v, lambda_pt_v, normalized)
     lam_arr = (sp_arr - sm_arr) / 2 if normalized else np.asarray(lambda_pt_v, dtype=float)
     beta_arr = np.asarray(beta, dtype=float)
     beta_arr, c_arr, sp_arr, sm_arr, lam_arr = np.broadcast_arrays(beta_arr, c_arr, sp_arr, sm_arr, lam_arr)
@@ -340,22 +340,3 @@ def c_ft_normalised_expression() -> sp.Expr:
     if lambda_pt in expr.free_symbols:
         raise AssertionError("lambda_PT left after substitution")
     return expr
-
-
-@lru_cache(maxsize=None)
-def _c_ft_function():
-    return sp.lambdify((beta_pt, c_pt, r_pt, gamma_ft), c_ft_normalised_expression(), "numpy")
-
-
-def c_ft_numeric(beta_pt_v, c_pt_v, lambda_pt_v, gamma_ft_v, *, normalized: bool = False):
-    """c_FT,d (vectorised numpy); lambda_PT in absolute units (lambda_PT/c_PT if ``normalized``).
-
-    Evaluates the derived expression with r = (c_PT + lambda_PT)/c_PT formed as one factor.
-    """
-    c_arr, sp_arr, _ = _as_scales(c_pt_v, lambda_pt_v, normalized)
-    r = sp_arr / c_arr
-    g = np.asarray(gamma_ft_v, dtype=float)
-    beta_arr = np.asarray(beta_pt_v, dtype=float)
-    out = _c_ft_function()(beta_arr, c_arr, r, g)
-    shape = np.broadcast_shapes(beta_arr.shape, c_arr.shape, r.shape, g.shape)
-    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()

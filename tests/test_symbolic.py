@@ -16,7 +16,8 @@ from symbolic.network import (conserved_quantities, e_sym, flow_matrix, lam_m_sy
                               predictor_metric, vm, vp, wm, wp)
 from symbolic.report import derivation
 from symbolic.symbols import beta_pt, c, c_pt, gamma_ft, lambda_pt
-from symbolic.transfer import c_ft_expression, c_ft_numeric, pt_end_state_numeric
+from numerics.transfer import c_ft_numeric
+from symbolic.transfer import c_ft_expression, pt_end_state_numeric
 from symbolic.verify import CheckResult, main_verify, run_checks
 
 EXPECTED_CHECKS = {
@@ -239,11 +240,18 @@ def test_input_validation():
     assert pt_end_state_numeric(np.zeros((2, 3)), 1.0, 0.0)[0].shape == (2, 3)
 
 
-def test_numerics_transfer_uses_the_same_map():
+def test_printed_c_ft_matches_the_derived_expression_at_50_digits():
+    """The one printed c_FT (scalar and array entry points) against the SymPy expression
+    evaluated by mpmath at 50 digits: a printing or substitution slip cannot hide."""
     from numerics.transfer import c_ft
 
-    for args in [(1.0, 1e-3, -0.99e-3, 0.0), (-2.0, 0.5, 0.2, 1.0), (0.0, 1e-6, 0.0, 1e-3)]:
-        assert c_ft(*args) == pytest.approx(float(c_ft_numeric(*args)), rel=1e-13)
+    exact = sp.lambdify((beta_pt, c_pt, lambda_pt, gamma_ft), c_ft_expression(), "mpmath")
+    for args in [(1.0, 1e-3, -0.99e-3, 0.0), (-2.0, 0.5, 0.2, 1.0), (0.0, 1e-6, 0.0, 1e-3),
+                 (1e8, 1e-3, 0.5e-3, 0.0), (3.0, 2.0, -2.0, 0.7)]:
+        with mpmath.workdps(50):
+            ref = float(exact(*(mpmath.mpf(a) for a in args)))
+        assert c_ft(*args) == pytest.approx(ref, rel=1e-14)
+        assert float(c_ft_numeric(*args)) == pytest.approx(ref, rel=1e-14)
 
 
 # -- report -----------------------------------------------------------------------------------
