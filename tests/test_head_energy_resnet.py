@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from empirical.cifar import ImageSet, load_digits_images
-from empirical.head_energy_resnet import (HeadEnergyResNetSetup, extract_features, finetune_frozen_bn,
+from empirical.head_energy.resnet import (HeadEnergyResNetSetup, extract_features, finetune_frozen_bn,
                                           head_energy, metrics, probe, probe_head, trend_summary)
 from empirical.resnet import ResNetConfig, build_pretrain_model, Levers, reset_readout
 from empirical.resnet_train import SGDConfig, train

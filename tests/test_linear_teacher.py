@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from empirical.linear_teacher_sim import gd_finetune, monte_carlo_risk, sample_target_data
+from empirical.linear_teacher.simulate import gd_finetune, monte_carlo_risk, sample_target_data
 from replica.cli import main
 from replica.linear_teacher import (TeacherPair, asymptotic_risk, compare_sample_complexity, effective_ridge,
                                     ft_risk_given_x, ft_risk_isotropic, ft_solution, make_pair, make_spectrum,
@@ -243,9 +243,9 @@ def test_symbolic_deep_linear_derivation():
 
 
 def test_deep_solution_satisfies_its_optimality_conditions():
-    from empirical.linear_teacher_sim import deep_linear_problem
-    from replica.linear_teacher_deep import ft_potential
-    from replica.linear_teacher_deep import ft_solution as deep_solution
+    from empirical.linear_teacher.simulate import deep_linear_problem
+    from replica.linear_teacher.deep import ft_potential
+    from replica.linear_teacher.deep import ft_solution as deep_solution
 
     X, y, _, theta_s = deep_linear_problem(20, 8, 0.6, 1.5, seed=1)
     np.testing.assert_allclose(deep_solution(X, y, theta_s, 1), ft_solution(X, y, theta_s), atol=1e-9)
@@ -266,7 +266,7 @@ def test_deep_linear_gradient_descent_converges_to_the_derived_bias():
     O(lr) (quartering lr divides it by ~4) and far below the distance to the L = 1 answer."""
     import torch
 
-    from empirical.linear_teacher_sim import deep_linear_table
+    from empirical.linear_teacher.simulate import deep_linear_table
 
     torch.set_num_threads(1)
     coarse = deep_linear_table([1, 2, 3, 4], 20, 8, 0.6, 1.5, lr=0.02)
@@ -278,8 +278,8 @@ def test_deep_linear_gradient_descent_converges_to_the_derived_bias():
 
 
 def test_large_depth_only_the_direction_of_theta_s_matters():
-    from empirical.linear_teacher_sim import deep_linear_problem
-    from replica.linear_teacher_deep import ft_solution as deep_solution
+    from empirical.linear_teacher.simulate import deep_linear_problem
+    from replica.linear_teacher.deep import ft_solution as deep_solution
 
     X, y, _, theta_s = deep_linear_problem(20, 8, 0.6, 1.5, seed=0)
     gap = {L: np.linalg.norm(deep_solution(X, y, theta_s, L) - deep_solution(X, y, 3 * theta_s, L))
@@ -290,7 +290,7 @@ def test_large_depth_only_the_direction_of_theta_s_matters():
 def test_freezing_early_layers_keeps_theta_on_the_source_line():
     import torch
 
-    from empirical.linear_teacher_sim import deep_linear_problem, train_deep_linear
+    from empirical.linear_teacher.simulate import deep_linear_problem, train_deep_linear
 
     torch.set_num_threads(1)
     X, y, theta_t, theta_s = deep_linear_problem(20, 8, 0.6, 1.5, seed=0)
@@ -302,8 +302,8 @@ def test_freezing_early_layers_keeps_theta_on_the_source_line():
 
 # -- shallow ReLU networks, NTK regime ----------------------------------------------------------------
 def test_relu_ntk_matches_monte_carlo_over_random_first_layers():
-    from empirical.linear_teacher_sim import sphere
-    from replica.linear_teacher_ntk import relu_ntk
+    from empirical.linear_teacher.simulate import sphere
+    from replica.linear_teacher.ntk import relu_ntk
 
     rng = np.random.default_rng(0)
     X = sphere(6, 4, rng)
@@ -319,7 +319,7 @@ def test_relu_ntk_matches_monte_carlo_over_random_first_layers():
 def test_wide_relu_finetuning_follows_the_ntk_and_the_bound_orders_tasks():
     import torch
 
-    from empirical.linear_teacher_sim import ntk_finetune_table
+    from empirical.linear_teacher.simulate import ntk_finetune_table
 
     torch.set_num_threads(1)
     t = ntk_finetune_table([0.1, 0.5], dim=5, n_source=50, n_target=20, width=2048, steps=1000)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from empirical.commands.head_energy import smoothings_arg
 from replica.cli import InputError, add_output_options, check_out, parse_int_list, write_atomic
 
-FIGURES = {"head-energy-resnet": "empirical.head_energy_resnet:make_figure"}
+FIGURES = {"head-energy-resnet": "empirical.head_energy.resnet:make_figure"}
 
 
 def register(subparsers) -> dict:
@@ -41,7 +41,7 @@ def experiment_from_args(args):
     from dataclasses import replace
 
     from empirical.commands.resnet import check_n_ft, load_dataset
-    from empirical.head_energy_resnet import default_protocol
+    from empirical.head_energy.resnet import default_protocol
     from empirical.resnet import ResNetConfigError
 
     args.digits_size, args.digits_noise = 16, None
@@ -71,7 +71,7 @@ def _cmd(args) -> int:
     import sys
 
     from empirical.commands.resnet import prepare_device
-    from empirical.head_energy_resnet import energy_sweep_resnet
+    from empirical.head_energy.resnet import energy_sweep_resnet
     from empirical.resnet_figure import checkpoint_dir
     from replica.cli import render_frame
 

@@ -123,7 +123,7 @@ def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
                           "variance_ft": curves["ft_variance"], "kappa": curves["kappa"],
                           "risk_scratch": curves["scratch"], "risk_zero_shot": curves["zero_shot"]})
     if mc_seeds > 0:
-        from empirical.linear_teacher_sim import monte_carlo_risk
+        from empirical.linear_teacher.simulate import monte_carlo_risk
 
         iterator = ns
         if progress:
@@ -166,7 +166,7 @@ def _cmd_deep(args) -> int:
         raise InputError("need -1 < --cosine < 1, --scale > 0 and 0 < --lr < 1")
     import torch
 
-    from empirical.linear_teacher_sim import deep_linear_table
+    from empirical.linear_teacher.simulate import deep_linear_table
 
     torch.set_num_threads(1)
     frame = deep_linear_table(depths, args.dim, args.n, args.cosine, args.scale, args.seed, lr=args.lr)
@@ -182,7 +182,7 @@ def _cmd_ntk(args) -> int:
         raise InputError("need --dim >= 2, --n-source >= 1, --n-target >= 1, --width >= 2, --steps >= 1")
     import torch
 
-    from empirical.linear_teacher_sim import ntk_finetune_table
+    from empirical.linear_teacher.simulate import ntk_finetune_table
 
     torch.set_num_threads(1)
     frame = ntk_finetune_table(distances, dim=args.dim, n_source=args.n_source, n_target=args.n_target,

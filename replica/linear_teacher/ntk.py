@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .params import ParameterError
+from ..params import ParameterError
 
 
 def _unit_rows(X) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.cifar import ImageSet, protocol_split, sample_ft
-from empirical.head_energy import cross_entropy, feature_metrics, initial_energy
+from empirical.head_energy.model import cross_entropy, feature_metrics, initial_energy
 from empirical.resnet import ResNet, reset_readout
 from empirical.resnet_train import SGDConfig, _normalise, evaluate, pretrained, train
 

@@ -119,7 +119,7 @@ def deep_linear_table(depths, dim: int, n: int, cosine: float, scale: float, see
     import pandas as pd
 
     from replica.linear_teacher import ft_solution as closest_interpolator
-    from replica.linear_teacher_deep import ft_solution
+    from replica.linear_teacher.deep import ft_solution
 
     X, y, theta_t, theta_s = deep_linear_problem(dim, n, cosine, scale, seed)
     w1 = closest_interpolator(X, y, theta_s)
@@ -190,7 +190,7 @@ def ntk_finetune_table(distances, *, dim: int = 10, n_source: int = 200, n_targe
 
     import pandas as pd
 
-    from replica.linear_teacher_ntk import ntk_ft_bound, ntk_ft_prediction
+    from replica.linear_teacher.ntk import ntk_ft_bound, ntk_ft_prediction
 
     rng = np.random.default_rng(seed)
     theta_t = rng.standard_normal(dim)

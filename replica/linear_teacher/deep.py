@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .params import ParameterError
+from ..params import ParameterError
 
 
 def exponent(depth: float) -> float:

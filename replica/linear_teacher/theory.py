@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from .params import ParameterError
+from ..params import ParameterError
 
 _SPECTRA = ("iso", "power", "exp")
 _PLACEMENTS = ("head", "tail", "uniform")
