@@ -90,13 +90,24 @@ def q_hyperbolic(b, c):
 
 
 def q_objective(beta, c) -> float:
-    """sum_d q_{c_d}(beta_d)."""
+    """The implicit-bias objective.
+
+    Returns
+    -------
+    float
+        sum_d q_{c_d}(beta_d).
+    """
     return float(np.sum(q_hyperbolic(beta, c)))
 
 
 def gen_error(beta_hat, beta_star) -> float:
-    """Mean squared parameter error mean((beta_hat - beta_star)^2) (= test error of a
-    noiseless predictor when x ~ N(0, I/D))."""
+    """Mean squared parameter error of an estimate.
+
+    Returns
+    -------
+    float
+        mean((beta_hat - beta_star)^2), the test error of a noiseless predictor when x ~ N(0, I/D).
+    """
     beta_hat = np.asarray(beta_hat, dtype=np.float64)
     beta_star = np.asarray(beta_star, dtype=np.float64)
     if beta_hat.shape != beta_star.shape:
@@ -295,6 +306,12 @@ def min_q_interpolant(X, y, c, *, tol: float = 1e-12, max_iter: int = 200, nu0=N
     nu0 : optional (N,) warm start for the dual variable, e.g. the ``nu`` of a solve on the
         same X with nearby c (ignored when N >= D).
     on_fail : "raise" (FlowSolveError) or "warn" (RuntimeWarning, ``converged=False``).
+
+    Returns
+    -------
+    FlowSolution
+        The minimiser ``beta``, the dual variable ``nu``, iterations, the final relative residual
+        and whether it reached ``tol``.
     """
     if on_fail not in ("raise", "warn"):
         raise ValueError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
@@ -384,6 +401,11 @@ def min_q_interpolant_torch(X, y, c, *, tol: float = 1e-12, max_iter: int = 200,
     X : (B, N, D), y : (B, N), c : scalar, (D,) or (B, D); numpy arrays or torch tensors.
     Requires N < D (use the numpy version otherwise). Each problem has its own step sizes and
     stops on its own; ``on_fail`` as in :func:`min_q_interpolant` (raises if any problem fails).
+
+    Returns
+    -------
+    FlowBatchSolution
+        numpy arrays with a leading batch axis; ``.item(i)`` gives problem i as a FlowSolution.
     """
     import torch
 

@@ -9,4 +9,15 @@ from .solver import Accuracy, SolveResult, solve, solve_classes, solve_single
 from .table import table  # replica.table(grid, out) -> DataFrame; the module: `from replica.table import ...`
 
 __all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
-           "table"]
+           "table", "regime_of", "optimize_init"]
+
+_LAZY = {"regime_of": "replica.regimes", "optimize_init": "replica.optimize"}
+
+
+def __getattr__(name):
+    # regime_of / optimize_init load their modules (and SciPy's optimiser) only when used
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'replica' has no attribute {name!r}")

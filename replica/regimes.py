@@ -76,7 +76,12 @@ def axes(b, beta_pt, c_pt, lambda_rel, gamma_ft) -> dict[str, np.ndarray]:
 
     b : |beta_FT|, the scale at which the penalty is read (> 0);
     beta_pt : |beta_PT,d|; c_pt : c_PT > 0; lambda_rel : lambda_PT / c_PT in [-1, 1];
-    gamma_ft : gamma_FT >= 0.  Returns {'c_ft', 'u', 'l_order', 'pd', 'pd_norm'}.
+    gamma_ft : gamma_FT >= 0.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        'c_ft', 'u' = b / c_FT, 'l_order', 'pd' and 'pd_norm' (= eps), broadcast over the inputs.
     """
     arrs = [np.asarray(v, dtype=float) for v in (b, beta_pt, c_pt, lambda_rel, gamma_ft)]
     b, beta_pt, c_pt, lam, gamma = np.broadcast_arrays(*arrs)
@@ -98,12 +103,24 @@ def axes(b, beta_pt, c_pt, lambda_rel, gamma_ft) -> dict[str, np.ndarray]:
 
 
 def q_penalty(b, c) -> np.ndarray:
-    """q_c(|b|), the FT penalty of one coordinate (compiled from the symbolic layer)."""
+    """q_c(|b|), the FT penalty of one coordinate (compiled from the symbolic layer).
+
+    Returns
+    -------
+    numpy.ndarray
+        q_c(|b|), broadcast over ``b`` and ``c``.
+    """
     return _kernels().q_c(np.abs(np.asarray(b, dtype=float)), np.asarray(c, dtype=float))
 
 
 def classify(l_order, pd_norm, thresholds: Thresholds = Thresholds()) -> np.ndarray:
-    """'I' | 'II' | 'III' | 'IV' for each (l, eps) pair (see the module docstring)."""
+    """The regime of each (l, eps) pair (see the module docstring).
+
+    Returns
+    -------
+    numpy.ndarray of str
+        'I', 'II', 'III' or 'IV', broadcast over the inputs.
+    """
     rich = np.asarray(l_order) < thresholds.l_rich
     dep = np.asarray(pd_norm) >= thresholds.dependence
     return np.where(rich, np.where(dep, "IV", "I"), np.where(dep, "II", "III"))
@@ -144,7 +161,14 @@ class RegimeReport:
 def regime_of(task: Task, init: Init, *, b: float | None = None,
               thresholds: Thresholds = Thresholds()) -> RegimeReport:
     """Axes per coordinate group and the regime of ``init`` on ``task`` (b = teacher scale
-    1/sqrt(rho_FT) unless given)."""
+    1/sqrt(rho_FT) unless given).
+
+    Returns
+    -------
+    RegimeReport
+        ``regime`` ('I' .. 'IV'), the axes read on the PT-used coordinates (``l_order``, ``pd``,
+        ``pd_norm``), the penalty cost ratio unused/used and one row of axes per group.
+    """
     b = 1.0 / math.sqrt(task.rho_ft) if b is None else float(b)
     if not (math.isfinite(b) and b > 0):
         raise ParameterError(f"the scale b must be a finite number > 0, got {b}")

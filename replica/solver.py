@@ -100,6 +100,60 @@ class SolveResult:
             frame[key] = value
         return frame
 
+    def __repr__(self) -> str:
+        n, bad = len(self.alpha), int(np.sum(~np.asarray(self.converged, bool)))
+        span = f"alpha {self.alpha.min():g}..{self.alpha.max():g}" if n else "no alpha"
+        err = f", gen_error {np.nanmin(self.gen_error):.3g}..{np.nanmax(self.gen_error):.3g}" if n else ""
+        conv = "all converged" if bad == 0 else f"{bad} NOT converged"
+        return f"<SolveResult: {n} points, {span}{err}, {conv}; use .summary(), .to_frame(), .plot()>"
+
+    def summary(self, max_rows: int = 10) -> str:
+        """A short text report: the parameters, then alpha, gen_error, converged and phase
+        (at most ``max_rows`` rows, evenly spaced, always with the first and last).
+
+        Returns
+        -------
+        str
+            The report (also what ``print(result)`` shows).
+        """
+        import pandas as pd
+
+        params = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.info.items())
+        frame = pd.DataFrame({"alpha": self.alpha, "gen_error": self.gen_error, "residual": self.residual,
+                              "converged": self.converged, "phase": self.phase})
+        if len(frame) > max_rows:
+            frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, max_rows).round().astype(int))]
+        bad = int(np.sum(~np.asarray(self.converged, bool)))
+        tail = f"{len(self.alpha)} points, " + ("all converged" if bad == 0 else f"{bad} NOT converged (flagged)")
+        return f"{params}\n{frame.to_string(index=False)}\n{tail}"
+
+    __str__ = summary
+
+    def plot(self, ax=None, y: str = "gen_error", **kwargs):
+        """Plot ``y`` (a column of :meth:`to_frame`) against alpha on a log scale; points that did
+        not converge are marked with a red x.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on (a new figure's if ``ax`` is None).
+        """
+        import matplotlib.pyplot as plt
+
+        frame = self.to_frame()
+        if y not in frame:
+            raise ValueError(f"unknown column {y!r}; choose from {', '.join(frame.columns)}")
+        ax = plt.subplots()[1] if ax is None else ax
+        ax.plot(frame["alpha"], frame[y], **kwargs)
+        bad = ~frame["converged"].astype(bool)
+        if bad.any():
+            ax.plot(frame["alpha"][bad], frame[y][bad], "rx", label="not converged")
+        if (frame[y] > 0).all():
+            ax.set_yscale("log")
+        ax.set_xlabel("alpha_FT = N_FT / D")
+        ax.set_ylabel(y)
+        return ax
+
 
 # -- coordinate classes --------------------------------------------------------------------
 def ptft_classes(task: Task, init: Init) -> Classes:
@@ -274,6 +328,12 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
     reg : explicit penalty strength >= 0 of the penalised form
         (1/2N)||y - X beta||^2 + (reg/D) sum_d q(beta_d); 0 (default) is the exact
         interpolation limit.
+
+    Returns
+    -------
+    SolveResult
+        Per-alpha predictions (gen_error, order parameters, per-group errors, convergence flags);
+        ``info`` holds the parameters and c_FT on PT-used and unused coordinates.
     """
     classes = ptft_classes(task, init)
     info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
@@ -288,7 +348,13 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
 def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian", noise: float = 0.0,
                  c: float = 1.0, reg: float = 0.0, accuracy: Accuracy | None = None) -> SolveResult:
     """Single-task replica prediction for any convex penalty given as SymPy text in b
-    (and optionally the scale c), or a built-in name: 'hypent' (q_c), 'ridge', 'l1'."""
+    (and optionally the scale c), or a built-in name: 'hypent' (q_c), 'ridge', 'l1'.
+
+    Returns
+    -------
+    SolveResult
+        Per-alpha predictions; ``info`` holds the penalty and the task parameters.
+    """
     c = float(c)
     if not (math.isfinite(c) and c > 0):
         raise ParameterError(f"c must be a finite number > 0, got {c}")

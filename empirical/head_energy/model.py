@@ -92,6 +92,7 @@ def sample_problem(setup: HeadEnergySetup) -> Problem:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, C) logits, shifted by the row maximum so it cannot overflow."""
     shifted = logits - logits.max(axis=1, keepdims=True)     # no overflow
     p = np.exp(shifted)
     return p / p.sum(axis=1, keepdims=True)
@@ -105,6 +106,7 @@ def smoothed_targets(labels: np.ndarray, classes: int, smoothing: float = 0.0) -
 
 
 def cross_entropy(logits, targets) -> float:
+    """Mean cross-entropy of (n, C) logits against (n, C) target distributions (log-sum-exp form)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return float(-np.mean(np.sum(targets * log_p, axis=1)))
