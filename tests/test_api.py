@@ -85,3 +85,21 @@ def test_api_reference_is_up_to_date():
     spec.loader.exec_module(make_api)
     current = (ROOT / "docs" / "api.md").read_text()
     assert make_api.render() == current, "docs/api.md is stale: run `python docs/make_api.py`"
+
+
+def test_readme_map_matches_the_tree():
+    """Every module of the four packages has a line in the README map, and every line names a
+    file (or a glob) that exists."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Map of the repository", 1)[1].split("\n## ", 1)[0]
+    entries = re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
+    covered = set()
+    for entry in entries:
+        found = sorted(ROOT.glob(entry))
+        assert found, f"README map names {entry}, which does not exist"
+        covered |= {p.relative_to(ROOT).as_posix() for p in found}
+    modules = {p.relative_to(ROOT).as_posix() for pkg in ("symbolic", "numerics", "replica", "empirical")
+               for p in (ROOT / pkg).rglob("*.py") if p.name != "__init__.py"}
+    assert not modules - covered, f"modules missing from the README map: {sorted(modules - covered)}"
