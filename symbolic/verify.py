@@ -9,6 +9,9 @@ prints the count. Three methods:
   (relative) error is below 1e-40 (10 digits of margin for findroot / expm round-off);
 - "mpmath-40": the one regime step SymPy cannot simplify, at 40 digits (error below 1e-30).
 
+Longer than 400 lines on purpose: this is the single list of every derivation check, with the
+independent reference each one uses; the one-sentence explanations live in ``symbolic.explanations``.
+
 Numerical checks build their references differently from the derivation they test: the PT end
 state by integrating the flow exactly (matrix exponential) instead of the parametrisation, the
 prox by root finding and by comparing objective values, derivatives by mpmath.diff.
@@ -24,6 +27,7 @@ import mpmath
 import sympy as sp
 
 from . import transfer
+from .explanations import explain
 from .network import (THETA, beta_expr, conserved_quantities, flow_matrix, g, lam_m_sym, lam_p_sym,
                       predictor_metric, time_derivative, e_sym)
 from .penalty import Penalty, hyperbolic_entropy, l1, ridge
@@ -397,71 +401,6 @@ def _orbit_checks() -> list[CheckResult]:
     return [CheckResult(f"transfer_orbit[{name}]", "symbolic", bool(ok), 0.0 if ok else float("inf"),
                         "exact SymPy identity on the PT domain")
             for name, ok in transfer.orbit_checks().items()]
-
-
-# -- one sentence per check (``ptft verify --verbose``) ----------------------------------------------
-EXPLANATIONS = {
-    "conserved_space_dimension": "The conserved quadratic forms of the plus/minus network span exactly a 4-dimensional space, so the four named invariants are all there are.",
-    "conserved_lambda_plus_dt": "lambda+ = (w+)^2 - (v+)^2 does not change along gradient flow.",
-    "conserved_lambda_minus_dt": "lambda- = (w-)^2 - (v-)^2 does not change along gradient flow.",
-    "conserved_c_dt": "c = w+ w- + v+ v-, the scale that sets the penalty, does not change along gradient flow.",
-    "conserved_e_dt": "e = w+ v- + v+ w- does not change along gradient flow.",
-    "invariant_relation": "The four invariants are tied by c^2 - e^2 = lambda+ lambda-, found by elimination rather than assumed.",
-    "metric_identity": "The predictor moves as beta' = -g |theta|^2 with |theta|^4 = 4 beta^2 + k, which with balanced paths is the mirror metric 2 sqrt(b^2 + c^2).",
-    "potential_q0": "The penalty vanishes at the origin, where fine-tuning starts.",
-    "potential_dq0": "The penalty is flat at the origin, so gradient flow from beta = 0 is its mirror flow.",
-    "potential_d2q_metric": "The penalty's curvature is the inverse of the flow's metric, which is what makes it the flow's implicit bias.",
-    "potential_dq_asinh": "The slope of the penalty is asinh(b/c)/2, and the twice-integrated metric gives the same on both half-lines.",
-    "potential_closed_form": "The integrated potential equals the closed form of the hyperbolic entropy q_c.",
-    "authors_convention": "Writing the penalty with k = 4 c^2, as other code does, gives the same prox.",
-    "limit_c_infinity": "For large c the penalty becomes the weighted ridge b^2/(4c) (lazy end).",
-    "limit_c_zero": "For small c the penalty becomes l1 with a logarithmic weight (rich end).",
-    "pt_init_invariants": "The PT initialisation has c = c_PT, lambda+- = lambda_PT and beta = 0.",
-    "lambda_irrelevance": "In a single task k = 4 c_PT^2 whatever lambda_PT is, so lambda_PT acts only through the transfer.",
-    "pt_state_invariants": "The derived PT end state keeps every invariant of its initialisation and has beta = beta_PT.",
-    "pt_state_at_init": "At beta_PT = 0 the derived end state is the initialisation itself.",
-    "pt_state_on_flow_orbit": "The derived end-state curve is an orbit of the flow, so it is the state gradient flow actually reaches.",
-    "c_ft_groebner_vs_state": "The merged first-layer weight of the end state equals the root picked from the elimination polynomial.",
-    "ft_reinit": "The FT re-initialisation balances the paths (lambda+ = lambda-) and starts at beta = 0.",
-    "c_ft_closed_form": "Theorem 4.1: c_FT derived from the invariants equals (lambda_PT + c_PT)(1 + sqrt(1 + beta_PT^2/c_PT^2)) + gamma_FT^2/2.",
-    "c_ft_limits": "lambda_PT = -c_PT erases pretraining (c_FT = gamma^2/2) and unused coordinates get 2(c_PT + lambda_PT) + gamma^2/2.",
-    "pt_flow_invariants": "A PT state obtained by integrating the flow exactly (matrix exponential, 50 digits) keeps the invariants and hits beta_PT.",
-    "pt_state_vs_flow": "The derived PT end state equals the exactly integrated flow state at 50 digits.",
-    "c_ft_direct_construction": "Merging the paths of the exactly integrated state gives the derived c_FT at 50 digits.",
-    "pt_state_paper_branches": "The single derived end-state formula equals the separate formulas for lambda > 0, < 0 and = 0.",
-    "prox_optimality": "The computed prox satisfies its optimality condition and minimises the prox objective itself.",
-    "prox_inverse": "The explicit inverse z(x) = x + tau Q'(x) maps the prox back to its input.",
-    "prox_derivative": "The derived eta' = 1/(1 + tau Q''(x)) equals the numerical derivative of the prox.",
-    "prox_derivative_range": "eta' lies in [0, 1], as for the prox of any convex penalty.",
-    "prox_odd": "For an even penalty the prox is odd.",
-    "regimes[l(u) closed form]": "The l-order b q'/q of the penalty depends on u = |b|/c only and has the stated closed form.",
-    "regimes[l stable form]": "The cancellation-free form of l(u) that the code prints equals the derived one.",
-    "regimes[l limits]": "The l-order runs from 2 (lazy, u -> 0) to 1 (rich, u -> infinity).",
-    "regimes[Euler: c dlog q/dc = 1 - l]": "Homogeneity of q_c gives c dlog q/dc = 1 - l, the step that links the two regime axes.",
-    "regimes[q stable form]": "The cancellation-free form of q_c that the code prints equals the penalty.",
-    "regimes[eps stable form]": "The overflow-free form of eps = dlog c_FT / dlog|beta_PT| that the code prints equals the derived one.",
-    "regimes[PD = (1 - l) eps]": "The pretraining dependence equals (1 - l) eps, checked against direct differentiation at 40 digits.",
-    "deep_linear[metric L=1]": "A depth-1 balanced chain moves its end-to-end vector with the derived metric M(theta).",
-    "deep_linear[metric L=2]": "A depth-2 balanced chain moves its end-to-end vector with the derived metric M(theta).",
-    "deep_linear[metric L=3]": "A depth-3 balanced chain moves its end-to-end vector with the derived metric M(theta).",
-    "deep_linear[metric L=4]": "A depth-4 balanced chain moves its end-to-end vector with the derived metric M(theta).",
-    "deep_linear[hess*metric L=1]": "At depth 1 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
-    "deep_linear[hess*metric L=2]": "At depth 2 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
-    "deep_linear[hess*metric L=3]": "At depth 3 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
-    "deep_linear[hess*metric L=4]": "At depth 4 the potential ||theta||^p/p turns the flow into a mirror flow (Hess Phi M proportional to I).",
-    "deep_linear[p = (L+1)/L]": "The mirror-flow condition fixes the potential's exponent to p = (L + 1)/L.",
-    "deep_linear[L=1 is ||theta - theta_S||^2/2]": "At depth 1 the implicit bias is the plain distance to the source weights.",
-    "deep_linear[L->oo limit]": "For infinite depth the implicit bias becomes ||theta|| (1 - cos(theta, theta_S)).",
-    "transfer_orbit[end state keeps c, lambda+-, e]": "The transfer module's own check that its PT end state keeps c, lambda+- and e.",
-    "transfer_orbit[end state has beta = beta_PT]": "The transfer module's own check that its PT end state has beta = beta_PT.",
-    "transfer_orbit[(w+ + w-)^2 = eliminant root]": "The transfer module's own check that the merged weight is the chosen root of the eliminant.",
-    "transfer_orbit[FT: lambda+ = lambda-, beta(0) = 0]": "The transfer module's own check that FT starts balanced at beta = 0.",
-}
-
-
-def explain(name: str) -> str:
-    """The one-sentence explanation of check ``name`` (penalty checks share one per kind)."""
-    return EXPLANATIONS.get(name, EXPLANATIONS.get(name.split("[")[0], ""))
 
 
 # -- entry points -------------------------------------------------------------------------------
