@@ -68,7 +68,7 @@ def main() -> None:
             diff = np.max(np.abs(np.array(r["beta"]) - np.array(old["beta"])))
             print(f"vs ref {name}: max |beta diff| {diff:.2e}, iterations {old['iterations']} -> {r['iterations']}")
     tmp = Path(args.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
+    tmp.write_text(json.dumps(result))
     tmp.replace(args.out)
 
 
