@@ -62,6 +62,20 @@ def test_every_check_is_explained_in_one_sentence(checks):
         assert text.endswith(".") and text.count(". ") == 0 and len(text) > 20, r.name
 
 
+def test_cli_verify_verbose_flag(checks, monkeypatch, capsys):
+    """`ptft verify` prints the count; `--verbose` adds one sentence per check."""
+    import symbolic.verify as verify
+    from replica.cli import main
+
+    monkeypatch.setattr(verify, "run_checks", lambda seed=0: checks)
+    assert main(["verify"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["verify", "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    assert f"{len(checks)}/{len(checks)} checks passed" in plain
+    assert len(verbose.splitlines()) == len(plain.splitlines()) + len(checks)
+
+
 def test_verify_fails_when_a_module_derivation_breaks(monkeypatch):
     """The regime and deep-linear steps are really run: breaking one makes verify fail."""
     import symbolic.deep_linear as deep
