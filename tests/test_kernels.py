@@ -119,7 +119,7 @@ def _mp_moments(hyp, sigma, tau, c, kind, par):
     (0.02, 0.01, 1e-3, 0, 0.0),
 ])
 def test_component_expectations_match_mpmath(hyp, sigma, tau, c, kind, par):
-    out = np.zeros(3)
+    out = np.zeros(7)
     hyp.component(sigma, tau, c, kind, par, 9.0, 0.1, 64, sigma, out)
     ref_eta, ref_err = _mp_moments(hyp, sigma, tau, c, kind, par)
     assert out[0] == pytest.approx(ref_eta, rel=1e-9)
@@ -132,7 +132,7 @@ def test_kernels_load_from_cache_in_a_fresh_process(hyp, tmp_path):
         import numpy as np
         from numerics import codegen
         m = codegen.builtin("hypent")
-        out = np.zeros(3)
+        out = np.zeros(7)
         m.component(0.3, 0.05, 1e-3, 1, 10.0, 9.0, 0.1, 64, 0.3, out)
         print(sum(m.component.stats.cache_hits.values()), sum(m.component.stats.cache_misses.values()))
     """)
