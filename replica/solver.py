@@ -237,7 +237,7 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start) -> _Po
     return _Point(ls, lt, f1, f2, e_err, status, ok, nev, per, jac)
 
 
-def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> float:
+def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, float]:
     """Bound on |gen_error - exact| at a solved point.
 
     The rule at steps 2h and 4h moves the fixed point by J^-1 (F_2h - F_h) and J^-1 (F_4h - F_h),
@@ -247,7 +247,7 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> float:
     to converge (r >= 0.4) the bound is e2. The residual adds its own shift."""
     sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
     if not math.isfinite(sigma2 * tau):
-        return math.inf
+        return math.inf, 0.0
     J = np.array([[pt.jac[0], pt.jac[2]], [pt.jac[1], pt.jac[3]]])
     w, ws = classes.weight, classes.weight * classes.svar
     fh = np.array([pt.f1, pt.f2])
@@ -265,8 +265,20 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> float:
     e1, e2 = shift(rule(3) - fh), shift(rule(5) - fh)
     r = e1 / e2 if e2 > 0.0 else 0.0
     quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
-    est = quad + alpha * sigma2 * abs(pt.f2) + shift(fh) + 1e-14 * abs(pt.e_err)
-    return est if math.isfinite(est) else math.inf
+    resid = alpha * sigma2 * abs(pt.f2) + shift(fh)
+    est = quad + resid + 1e-14 * abs(pt.e_err)
+    return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
+
+
+def _polish(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point) -> _Point:
+    """A few more Newton steps below the residual tolerance (near alpha = 1 the fixed point
+    is ill-conditioned and a 1e-12 residual can move gen_error by more than rtol)."""
+    args = (alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par, classes.svar,
+            acc.ksd, acc.h_max, acc.m_min)
+    per, jac = pt.per.copy(), pt.jac.copy()
+    ls, lt, f1, f2, _, k = kern.solve_newton(pt.ls, pt.lt, *args, per, 1e-300, 4, jac)
+    f1, f2, e_err = kern.jacobian(ls, lt, *args, per, jac)
+    return _Point(ls, lt, f1, f2, e_err, 0, True, k + 3, per, jac)
 
 
 def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
@@ -274,16 +286,25 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
     Returns (point, estimate, met, evaluations)."""
     pt = _solve_point(kern, classes, alpha, noise2, reg, acc, start)
     nev = pt.nev
-    for level in range(1, acc.max_refine + 2):
+    level = 0
+    polished = False
+    while True:
         if pt.status != 0:
             return pt, 0.0 if pt.status == 1 else math.nan, pt.status == 1, nev
-        est = _error_estimate(classes, alpha, noise2, reg, pt)
+        est, resid = _error_estimate(classes, alpha, noise2, reg, pt)
         met = est <= acc.rtol * abs(pt.e_err) + _ATOL
-        if met or level > acc.max_refine:
+        if met:
             return pt, est, met, nev
-        pt = _solve_point(kern, classes, alpha, noise2, reg, acc.refined(level), (pt.ls, pt.lt))
+        if resid > 0.5 * est and not polished:      # residual-limited: polish, same rule
+            polished = True
+            pt = _polish(kern, classes, alpha, noise2, reg, acc.refined(level), pt)
+        elif level < acc.max_refine:                 # quadrature-limited: halve the step
+            level += 1
+            polished = False
+            pt = _solve_point(kern, classes, alpha, noise2, reg, acc.refined(level), (pt.ls, pt.lt))
+        else:
+            return pt, est, False, nev
         nev += pt.nev
-    return pt, est, False, nev
 
 
 def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 0.0,
