@@ -266,7 +266,7 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, flo
     r = e1 / e2 if e2 > 0.0 else 0.0
     quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
     resid = alpha * sigma2 * abs(pt.f2) + shift(fh)
-    est = quad + resid + 1e-14 * abs(pt.e_err)
+    est = quad + resid + 1e-12 * abs(pt.e_err)      # + rounding of the sums and the solve
     return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
 
 

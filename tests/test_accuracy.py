@@ -32,6 +32,7 @@ SUITE = {
     "Abs(b)**1.5": (lambda x: 1.5 * np.sign(x) * np.sqrt(np.abs(x)), 0.0, 0.0),
 }
 GL_X, GL_W = roots_legendre(16)
+REF_TOL = 1e-11          # relative accuracy of the reference itself
 
 
 def ref_prox(z, tau, dq, s0, s1):
@@ -113,7 +114,8 @@ def _check(res, classes, dqs):
     ref = ref_gen_error(classes, alpha, dqs, [math.log(res.sigma[0]), math.log(res.tau[0])])
     err = abs(res.gen_error[0] - ref)
     assert err <= 1e-6 * ref + 1e-12, (res.gen_error[0], ref)
-    assert err <= res.gen_error_err[0] + 1e-13 * ref, (err, res.gen_error_err[0])   # the estimate holds
+    # the estimate holds (up to the reference's own error, < 1e-11: test_reference_quadrature_is_converged)
+    assert err <= res.gen_error_err[0] + REF_TOL * ref, (err, res.gen_error_err[0])
 
 
 def test_reference_quadrature_is_converged():
@@ -127,7 +129,7 @@ def test_reference_quadrature_is_converged():
         fine = ref_class(0.4, 3.0, 1, 10.0, dq, s0, s1)
     finally:
         GL_X, GL_W = saved
-    np.testing.assert_allclose(coarse, fine, rtol=1e-11)
+    np.testing.assert_allclose(coarse, fine, rtol=REF_TOL)
 
 
 @settings(max_examples=40, deadline=None)
