@@ -53,7 +53,7 @@ def _compare(res, i, classes, dqs, start):
         return row
     try:
         ref = ref_gen_error(classes, row["alpha"], dqs, start)
-    except AssertionError:
+    except (AssertionError, ArithmeticError, ValueError):
         row["ref_failed"] = True
         return row
     err = abs(row["gen_error"] - ref)

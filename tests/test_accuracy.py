@@ -79,7 +79,7 @@ def ref_class(sigma, tau, kind, par, dq, s0, s1, c=1.0):
 def ref_equations(classes, alpha, noise2, dqs):
     """The saddle-point equations with the reference expectations, in (log sigma, log tau)."""
     def f(v):
-        sigma, tau = math.exp(v[0]), math.exp(v[1])
+        sigma, tau = math.exp(min(max(v[0], -300.0), 300.0)), math.exp(min(max(v[1], -300.0), 300.0))
         e_eta = e_err = 0.0
         for k in range(classes.weight.size):
             dq, s0, s1, c = dqs[k]
@@ -90,11 +90,40 @@ def ref_equations(classes, alpha, noise2, dqs):
     return f
 
 
+def _bracket(g, x0, step):
+    """[a, b] around x0 with g(a) > 0 > g(b) for a decreasing g (walk outwards)."""
+    a, b = x0 - step, x0 + step
+    for _ in range(12):
+        if g(a) > 0.0:
+            break
+        a -= step
+        step *= 2.0
+    for _ in range(12):
+        if g(b) < 0.0:
+            break
+        b += step
+        step *= 2.0
+    return a, b          # brentq raises ValueError if the walk found no sign change
+
+
 def ref_gen_error(classes, alpha, dqs, start, noise2=0.0):
+    """Fixed point of the reference equations: Powell's hybrid method from ``start``, and if
+    that fails the nested bracketed solve (tau from F1 at fixed sigma, then sigma from F2)."""
     f = ref_equations(classes, alpha, noise2, dqs)
-    sol = root(lambda v: f(v)[0], start, method="hybr", options={"xtol": 1e-13})
-    assert sol.success and np.max(np.abs(sol.fun)) < 1e-10, sol
-    return f(sol.x)[1]
+    with np.errstate(all="ignore"):
+        sol = root(lambda v: f(v)[0], start, method="hybr", options={"xtol": 1e-13})
+    if sol.success and np.max(np.abs(sol.fun)) < 1e-11:
+        return f(sol.x)[1]
+
+    def lt_of(ls):
+        g = lambda t: f([ls, t])[0][0]       # noqa: E731  (decreasing in log tau)
+        return brentq(g, *_bracket(g, start[1], 0.5), xtol=1e-14, rtol=1e-15)
+
+    g2 = lambda ls: f([ls, lt_of(ls)])[0][1]   # noqa: E731
+    ls = brentq(g2, *_bracket(g2, start[0], 0.3), xtol=1e-14, rtol=1e-15)
+    res, e_err = f([ls, lt_of(ls)])
+    assert np.max(np.abs(res)) < 1e-9, res
+    return e_err
 
 
 def ref_recovers(classes, alpha, dqs, sigma=1e-6):
