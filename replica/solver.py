@@ -268,7 +268,8 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, flo
     r = e1 / e2 if e2 > 0.0 else 0.0
     quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
     resid = alpha * sigma2 * abs(pt.f2) + shift(pt.f1, pt.f2)
-    est = quad + resid + 1e-12 * abs(pt.e_err)      # + rounding of the sums and the solve
+    # a floor for what the estimate does not model (rounding in ~1e3-term sums, the FD Jacobian)
+    est = quad + resid + 1e-10 * abs(pt.e_err)
     return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
 
 
