@@ -249,9 +249,9 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, flo
     h^p, err(h) = e1 r / (1 - 2r) with r = e1 / e2 (Richardson); for the exponentially
     convergent trapezoid r is tiny and this is conservative. If the rules have not started
     to converge (r >= 0.4) the bound is e2. The residual adds its own shift."""
-    sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
-    if not math.isfinite(sigma2 * tau):
+    if not (max(2.0 * pt.ls, pt.lt) < 700.0 and math.isfinite(pt.e_err)):   # ran off (e.g. exp(-b))
         return math.inf, 0.0
+    sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
     j11, j21, j12, j22 = (float(v) for v in pt.jac)
     det = j11 * j22 - j12 * j21
     w, ws = classes.weight, classes.weight * classes.svar
