@@ -6,14 +6,14 @@ coordinate class k is a scalar prox channel, and the order parameters (sigma, ta
 
     E[eta'] = alpha (1 - reg / tau),    alpha sigma^2 = sigma_noise^2 + E[(eta - beta*)^2].
 
-(x ~ N(0, I/D).  THEORY.md section 5 writes ``alpha sigma_noise^2`` in the second equation;
-that undercounts label noise by a factor alpha when alpha < 1 -- Monte Carlo of the noisy
-min-norm interpolator and the Wishart moment alpha s^2 / (1 - alpha) agree with the form
-used here, which is also continuous with the alpha > 1 closed form s^2 / (alpha - 1).)
+(x ~ N(0, I/D); see docs/theory.md, "Replica equations". The noise enters as sigma_noise^2,
+not alpha sigma_noise^2: Monte Carlo of the noisy min-norm interpolator and the Wishart moment
+alpha s^2 / (1 - alpha) agree with this form, which is also continuous with the alpha > 1
+closed form s^2 / (alpha - 1).)
 
 The expectations and both solvers run in the generated Numba kernels (``numerics``);
-this module builds the coordinate classes, walks the alpha grid with continuation and
-packages the result.
+this module builds the coordinate classes, walks the alpha grid with continuation, certifies
+each point (``gen_error_err``, refined to ``rtol``) and packages the result.
 """
 from __future__ import annotations
 
