@@ -249,7 +249,8 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, flo
     h^p, err(h) = e1 r / (1 - 2r) with r = e1 / e2 (Richardson); for the exponentially
     convergent trapezoid r is tiny and this is conservative. If the rules have not started
     to converge (r >= 0.4) the bound is e2. The residual adds its own shift."""
-    if not (max(2.0 * pt.ls, pt.lt) < 700.0 and math.isfinite(pt.e_err)):   # ran off (e.g. exp(-b))
+    if not (-700.0 < min(2.0 * pt.ls, pt.lt) and max(2.0 * pt.ls, pt.lt) < 700.0
+            and math.isfinite(pt.e_err)):      # ran off (e.g. exp(-b)) or under
         return math.inf, 0.0
     sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
     j11, j21, j12, j22 = (float(v) for v in pt.jac)
@@ -294,6 +295,8 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
     while True:
         if pt.status != 0:
             return pt, 0.0 if pt.status == 1 else math.nan, pt.status == 1, nev
+        if abs(pt.e_err) <= _RECOVERY_E:        # exact recovery to the stated tolerance
+            return pt, abs(pt.e_err), True, nev
         est, resid = _error_estimate(classes, alpha, noise2, reg, pt)
         met = est <= acc.rtol * abs(pt.e_err) + _ATOL
         if met:
