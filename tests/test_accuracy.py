@@ -51,7 +51,7 @@ def ref_prox(z, tau, dq, s0, s1):
 def ref_nodes(mu, sd, tau, dq, s0, s1, c=1.0):
     """Gauss-Legendre nodes in z over mu +- 12 sd: breaks every sd/2, at the dead-zone ends
     and at z(x) for x on a geometric grid (where the prox changes quickly)."""
-    xs = np.logspace(min(math.log10(c), 0.0) - 4.0, 2.0, 49)
+    xs = np.logspace(min(math.log10(c), 0.0) - 10.0, 2.0, 73)   # |b|^1.5 needs x down to 1e-10
     breaks = np.concatenate([mu + sd * np.arange(-12, 12.01, 0.5), [tau * s0, tau * s1],
                              xs + tau * dq(xs), -xs + tau * dq(-xs)])
     breaks = np.unique(np.clip(breaks, mu - 12 * sd, mu + 12 * sd))
