@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+if "--code" in sys.argv:        # time another checkout of ptft (e.g. the previous commit) instead
+    sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--code") + 1]).resolve()))
 
 from replica.params import Init, Task  # noqa: E402
 from replica.solver import ptft_classes, single_classes, solve, solve_single  # noqa: E402
@@ -121,8 +123,9 @@ def warm_cost(repeats):
             t = time.perf_counter()
             res = solve(task, init, alphas)
             times.append((time.perf_counter() - t) / alphas.size)
+        est = getattr(res, "gen_error_err", None)
         out[name] = {"ms_per_point_median": 1e3 * statistics.median(times), "all_converged": bool(res.converged.all()),
-                     "max_estimate_rel": float(np.max(res.gen_error_err / np.maximum(res.gen_error, 1e-300)))}
+                     "max_estimate_rel": None if est is None else float(np.max(est / np.maximum(res.gen_error, 1e-300)))}
     return out
 
 
@@ -164,8 +167,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer points and repeats")
     ap.add_argument("--out", default=str(HERE / "results" / "accuracy.json"))
+    ap.add_argument("--cost-only", action="store_true", help="only the timings (no accuracy sweep)")
+    ap.add_argument("--code", help="directory of another ptft checkout to time (with --cost-only)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+    if args.cost_only:
+        import replica
+
+        cost = {"code": str(Path(replica.__file__).resolve().parent.parent), "warm_curve": warm_cost(5),
+                "anisotropic": anisotropic_cost(3)}
+        print(json.dumps(cost, indent=1))
+        Path(args.out).write_text(json.dumps(cost, indent=1))
+        return
     print("single-task suite ...", flush=True)
     single = single_suite(args.quick)
     print("PT+FT box ...", flush=True)
