@@ -222,7 +222,7 @@ def main(argv=None):
               "single_rows": single, "ptft_rows": box, "bench_wall_s": time.perf_counter() - t0, "markdown": md}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out.write_text(json.dumps(result, separators=(",", ":")) + "\n")     # ~3k rows: compact
     print(f"wrote {out}")
 
 
