@@ -280,7 +280,7 @@ def render_frame_result(result, fmt: str) -> str:
     frame = result.to_frame()
     if fmt in ("csv", "json"):
         return render_frame(frame, fmt)
-    cols = ["alpha", "gen_error", "gen_error_err", "sigma", "tau", "active_fraction", "residual", "converged",
+    cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "gen_error_err", "residual", "converged",
             "phase"]
     head = "  ".join(f"{k}={frame[k].iloc[0]}" for k in result.info if k in frame) + "\n"
     return head + render_frame(frame[cols], fmt)

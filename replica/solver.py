@@ -127,9 +127,10 @@ class SolveResult:
                 "sigma": self.sigma, "tau": self.tau}
         for j, name in enumerate(self.group_names):
             cols[f"err_{name}"] = self.group_error[:, j]
+        cols["active_fraction"] = self.active_fraction
         if self.gen_error_err is not None:
             cols["gen_error_err"] = self.gen_error_err
-        cols.update(active_fraction=self.active_fraction, residual=self.residual,
+        cols.update(residual=self.residual,
                     converged=self.converged, phase=self.phase, n_evals=self.n_evals)
         frame = pd.DataFrame(cols)
         for key, value in self.info.items():
