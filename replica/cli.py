@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", default="0.01:0.5:50", help="'a,b,c' or 'start:stop:num' (default 0.01:0.5:50)")
     p.add_argument("--reg", type=float, default=0.0,
                    help="explicit penalty strength of the authors' penalised form (default 0 = interpolation)")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="target relative error of gen_error (default 1e-8); a point whose error estimate "
+                        "gen_error_err misses it after refinement is flagged converged=False")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     add_output_options(p)
     p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--reg", type=float, default=0.0)
+    p.add_argument("--rtol", type=float, default=None,
+                   help="target relative error of gen_error (default 1e-8); a point whose error estimate "
+                        "gen_error_err misses it after refinement is flagged converged=False")
     add_output_options(p)
     p = sub.add_parser("derive", help="print the symbolic derivation")
     p.add_argument("--latex", action="store_true")
@@ -275,7 +281,8 @@ def render_frame_result(result, fmt: str) -> str:
     frame = result.to_frame()
     if fmt in ("csv", "json"):
         return render_frame(frame, fmt)
-    cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "residual", "converged", "phase"]
+    cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "gen_error_err", "residual", "converged",
+            "phase"]
     head = "  ".join(f"{k}={frame[k].iloc[0]}" for k in result.info if k in frame) + "\n"
     return head + render_frame(frame[cols], fmt)
 
@@ -295,7 +302,7 @@ def _cmd_solve(args) -> int:
     from replica import solve
 
     result = solve(task_from_args(args), init_from_args(args), parse_alphas(args.alpha),
-                   reg=args.reg, progress=args.progress)
+                   reg=args.reg, progress=args.progress, rtol=args.rtol)
     return finish_result(result, args)
 
 
@@ -303,7 +310,7 @@ def _cmd_single(args) -> int:
     from replica import solve_single
 
     result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
-                          noise=args.noise, c=args.c, reg=args.reg)
+                          noise=args.noise, c=args.c, reg=args.reg, rtol=args.rtol)
     return finish_result(result, args)
 
 

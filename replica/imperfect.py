@@ -156,7 +156,7 @@ def _teacher(task: Task, name: str):
 
 def solve_imperfect_pt(task: Task, init: Init, alphas, alpha_pt: float, *, reg: float = 0.0,
                        accuracy: Accuracy | None = None, quadrature: Quadrature = Quadrature(),
-                       progress: bool = False) -> SolveResult:
+                       progress: bool = False, rtol: float | None = None) -> SolveResult:
     """Replica prediction of fine-tuning after pretraining on alpha_PT D samples.
 
     ``info`` carries the PT fixed point (sigma_pt, tau_pt, pt_error, pt_phase) and the number
@@ -174,4 +174,4 @@ def solve_imperfect_pt(task: Task, init: Init, alphas, alpha_pt: float, *, reg: 
             "alpha_pt": ch.alpha_pt, "sigma_pt": ch.sigma, "tau_pt": ch.tau, "pt_error": ch.pt_error,
             "pt_phase": ch.phase, "n_classes": int(classes.weight.size)}
     return solve_classes(classes, alphas, noise=task.noise, reg=reg, accuracy=accuracy,
-                         progress=progress, info=info)
+                         progress=progress, info=info, rtol=rtol)

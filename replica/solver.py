@@ -6,19 +6,20 @@ coordinate class k is a scalar prox channel, and the order parameters (sigma, ta
 
     E[eta'] = alpha (1 - reg / tau),    alpha sigma^2 = sigma_noise^2 + E[(eta - beta*)^2].
 
-(x ~ N(0, I/D).  THEORY.md section 5 writes ``alpha sigma_noise^2`` in the second equation;
-that undercounts label noise by a factor alpha when alpha < 1 -- Monte Carlo of the noisy
-min-norm interpolator and the Wishart moment alpha s^2 / (1 - alpha) agree with the form
-used here, which is also continuous with the alpha > 1 closed form s^2 / (alpha - 1).)
+(x ~ N(0, I/D); see docs/theory.md, "Replica equations". The noise enters as sigma_noise^2,
+not alpha sigma_noise^2: Monte Carlo of the noisy min-norm interpolator and the Wishart moment
+alpha s^2 / (1 - alpha) agree with this form, which is also continuous with the alpha > 1
+closed form s^2 / (alpha - 1).)
 
 The expectations and both solvers run in the generated Numba kernels (``numerics``);
-this module builds the coordinate classes, walks the alpha grid with continuation and
-packages the result.
+this module builds the coordinate classes, walks the alpha grid with continuation, certifies
+each point (``gen_error_err``, refined to ``rtol``) and packages the result.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -37,21 +38,43 @@ _LOG_SIGMA_FLOOR = math.log(1e-120)
 class Accuracy:
     """Quadrature and solver settings.
 
-    The defaults agree with ``Accuracy(ksd=12, h_max=0.02, m_min=400)`` to 7.5e-12 relative
-    in gen_error (max over 4 regimes x 3 tasks x 100 alphas, gen_error > 1e-6) and with the
-    SciPy baseline to 2e-13 at 6 points: ``python benchmarks/bench_solver.py``
-    (``max_rel_err_vs_ref``, ``max_rel_diff_vs_scipy`` in benchmarks/results/solver.json)."""
+    Every point carries an a-posteriori estimate of its gen_error error (``gen_error_err``)
+    and is re-solved with the step halved (up to ``max_refine`` times) until the estimate is
+    below ``rtol * gen_error + 1e-14``; ``ksd``, ``h_max`` and ``m_min`` set the first rule.
+    Measured reliability and cost: ``python benchmarks/bench_accuracy.py``."""
 
     ksd: float = 9.0        # integrate z over mean +- ksd standard deviations
     h_max: float = 0.1      # largest trapezoid step in the map variable s
     m_min: int = 64         # fewest trapezoid intervals per segment
     tol: float = 1e-12      # |scaled residual| at convergence
     max_newton: int = 40
+    rtol: float = 1e-8      # target relative error of gen_error
+    max_refine: int = 5     # step halvings allowed to meet rtol
+
+    def refined(self, level: int) -> "Accuracy":
+        return replace(self, h_max=self.h_max / 2**level, m_min=self.m_min * 2**level)
+
+
+_ATOL = 1e-14       # absolute floor of the error target (gen_error -> 0 at exact recovery)
+# a fixed point with gen_error below this is exact recovery to the stated tolerance (with a
+# point-mass teacher the error balance can cross 0 in rounding noise at sigma ~ 1e-16)
+_RECOVERY_E = 1e-3 * _ATOL
+
+
+def _accuracy(accuracy, rtol) -> Accuracy:
+    acc = accuracy or Accuracy()
+    if rtol is not None:
+        rtol = float(rtol)
+        if not (math.isfinite(rtol) and 0.0 < rtol < 1.0):
+            raise ParameterError(f"rtol must lie in (0, 1), got {rtol:g}")
+        acc = replace(acc, rtol=rtol)
+    return acc
 
 
 @dataclass(frozen=True)
 class Classes:
-    """Coordinate classes: weight, penalty scale c, teacher kind and parameter, group."""
+    """Coordinate classes: weight, penalty scale c, teacher kind and parameter, group, and
+    optionally the input variance of each class (x_d ~ N(0, s/D); None: all 1)."""
 
     weight: np.ndarray
     c: np.ndarray
@@ -59,6 +82,11 @@ class Classes:
     par: np.ndarray
     group: np.ndarray
     group_names: tuple
+    variance: np.ndarray | None = None
+
+    @cached_property
+    def svar(self) -> np.ndarray:
+        return np.ones(self.weight.size) if self.variance is None else self.variance
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,11 @@ class SolveResult:
 
     gen_error : E_gen = E[(eta - beta*)^2] = ||beta_hat - beta*||^2 / D (parameter MSE,
         the noiseless test MSE); ``test_error`` adds sigma_noise^2 for a noisy test label.
+    gen_error_err : a-posteriori bound on |gen_error - exact replica value| (quadrature,
+        from the same rule at steps 2h and 4h, plus the residual); a point whose bound
+        exceeds ``rtol * gen_error + 1e-14`` after refinement is ``converged=False``.
+    active_fraction : P(|beta_hat_d| > 1e-6) under the exact law of the estimate (closed
+        form through the monotone prox; ~1 for smooth penalties, the support size for l1).
     group_error : conditional per-coordinate error in each group (columns = group_names).
     phase : 'interior', 'recovery' (sigma = 0 is the fixed point: exact recovery),
         'closed-form' (alpha >= 1 without reg).
@@ -85,6 +118,7 @@ class SolveResult:
     n_evals: np.ndarray
     group_names: tuple
     info: dict = field(default_factory=dict)
+    gen_error_err: np.ndarray | None = None
 
     def to_frame(self):
         import pandas as pd
@@ -93,7 +127,10 @@ class SolveResult:
                 "sigma": self.sigma, "tau": self.tau}
         for j, name in enumerate(self.group_names):
             cols[f"err_{name}"] = self.group_error[:, j]
-        cols.update(active_fraction=self.active_fraction, residual=self.residual,
+        cols["active_fraction"] = self.active_fraction
+        if self.gen_error_err is not None:
+            cols["gen_error_err"] = self.gen_error_err
+        cols.update(residual=self.residual,
                     converged=self.converged, phase=self.phase, n_evals=self.n_evals)
         frame = pd.DataFrame(cols)
         for key, value in self.info.items():
@@ -119,8 +156,11 @@ class SolveResult:
         import pandas as pd
 
         params = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.info.items())
-        frame = pd.DataFrame({"alpha": self.alpha, "gen_error": self.gen_error, "residual": self.residual,
-                              "converged": self.converged, "phase": self.phase})
+        cols = {"alpha": self.alpha, "gen_error": self.gen_error}
+        if self.gen_error_err is not None:
+            cols["gen_error_err"] = self.gen_error_err
+        cols.update(residual=self.residual, converged=self.converged, phase=self.phase)
+        frame = pd.DataFrame(cols)
         if len(frame) > max_rows:
             frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, max_rows).round().astype(int))]
         bad = int(np.sum(~np.asarray(self.converged, bool)))
@@ -202,44 +242,148 @@ def single_classes(rho: float, teacher: str, c: float = 1.0, even: bool = True) 
 
 # -- one point and a curve ---------------------------------------------------------------
 def _guess(classes: Classes, alpha: float, noise: float, reg: float):
-    """Cold start (used only to seed the bracketed solve)."""
-    signal = float(np.sum(classes.weight * np.where(classes.kind == KIND_ZERO, 0.0,
-                                                   np.where(classes.kind == KIND_GAUSS, classes.par,
-                                                            classes.par ** 2))))
-    sigma2 = max((signal * max(1.0 - alpha, 0.05) + noise**2) / alpha, 1e-8)
+    """Cold start (seeds the bracketed solve). sigma^2 from the error balance with
+    E[err] ~ (1 - alpha) E[s beta*^2]; tau from the interpolation equation of the ridge
+    penalty with the classes' curvature (a scale; the bracket walks from there)."""
+    svar = classes.svar
+    signal = float(np.sum(classes.weight * svar * np.where(classes.kind == KIND_ZERO, 0.0,
+                                                          np.where(classes.kind == KIND_GAUSS, classes.par,
+                                                                   classes.par ** 2))))
+    sigma2 = max((max(signal, 1e-3) * max(1.0 - alpha, 0.05) + noise**2) / alpha, 1e-8)
     tau = max(2.0 * float(np.median(classes.c)) * max(1.0 - alpha, 0.05) / alpha, reg * 2.0, 1e-8)
     return 0.5 * math.log(sigma2), math.log(tau)
 
 
-def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
-    args = (alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par,
+@dataclass
+class _Point:
+    ls: float
+    lt: float
+    f1: float
+    f2: float
+    e_err: float
+    status: int          # 0 interior, 1 exact recovery, 2 failed
+    ok: bool             # Newton met the residual tolerance
+    nev: int
+    per: np.ndarray
+    jac: np.ndarray
+
+
+def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start) -> _Point:
+    """Newton from ``start``; else (or if it fails) the bracketed nested solve from the cold
+    guess, whose bracketing cannot fail on the monotone 1-D reductions, then a Newton polish."""
+    args = (alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par, classes.svar,
             acc.ksd, acc.h_max, acc.m_min)
-    per = np.zeros((classes.weight.size, 3))
+    per = np.zeros((classes.weight.size, 7))
+    jac = np.full(4, np.nan)
     nev = 0
     ok = False
     if start is not None:
-        ls, lt, f1, f2, ok, k = kern.solve_newton(start[0], start[1], *args, per, acc.tol, acc.max_newton)
+        ls, lt, f1, f2, ok, k = kern.solve_newton(start[0], start[1], *args, per, acc.tol, acc.max_newton, jac)
         nev += k
     status = 0
     if not ok:
-        ls0, lt0 = start if start is not None else _guess(classes, alpha, math.sqrt(noise2), reg)
+        ls0, lt0 = _guess(classes, alpha, math.sqrt(noise2), reg)
         ls, lt, f1, f2, status, k = kern.solve_nested(ls0, lt0, *args, per, _LOG_SIGMA_FLOOR)
         nev += k
         if status == 0:   # polish the bracketed root
-            ls, lt, f1, f2, ok, k = kern.solve_newton(ls, lt, *args, per, acc.tol, 8)
+            ls, lt, f1, f2, ok, k = kern.solve_newton(ls, lt, *args, per, acc.tol, 8, jac)
             nev += k
-    if ok:       # Newton's last evaluation was at (ls, lt): per and f1, f2 are current
-        e_err = float(classes.weight @ per[:, 1])
+    if status == 0 and not np.isfinite(jac).all():
+        f1, f2, e_err = kern.jacobian(ls, lt, *args, per, jac)
+        nev += 3
+    elif ok:     # Newton's last evaluation was at (ls, lt): per and f1, f2 are current
+        e_err = float((classes.weight * classes.svar) @ per[:, 1])
     else:
         f1, f2, e_err = kern.residuals(ls, lt, *args, per)
-    return ls, lt, f1, f2, e_err, status, nev, per
+        nev += 1
+    return _Point(ls, lt, f1, f2, e_err, status, ok, nev, per, jac)
+
+
+def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, float]:
+    """Bound on |gen_error - exact| at a solved point.
+
+    The rule at steps 2h and 4h moves the fixed point by J^-1 (F_2h - F_h) and J^-1 (F_4h - F_h),
+    which shift gen_error = alpha sigma^2 - noise^2 by e1, e2. For a rule converging like
+    h^p, err(h) = e1 r / (1 - 2r) with r = e1 / e2 (Richardson); for the exponentially
+    convergent trapezoid r is tiny and this is conservative. If the rules have not started
+    to converge (r >= 0.4) the bound is e2. The residual adds its own shift."""
+    if not (-700.0 < min(2.0 * pt.ls, pt.lt) and max(2.0 * pt.ls, pt.lt) < 700.0
+            and math.isfinite(pt.e_err)):      # ran off (e.g. exp(-b)) or under
+        return math.inf, 0.0
+    sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
+    j11, j21, j12, j22 = (float(v) for v in pt.jac)
+    det = j11 * j22 - j12 * j21
+    w, ws = classes.weight, classes.weight * classes.svar
+    scale = 2.0 * alpha * sigma2
+
+    def shift(g1, g2):         # |first component of J^-1 g| in gen_error units
+        return abs(j22 * g1 - j12 * g2) / abs(det) * scale if det != 0.0 else math.inf
+
+    def rule(i):               # F at step 2h (i = 3) or 4h (i = 5), minus F at step h
+        return (float(w @ pt.per[:, i]) / alpha - (1.0 - reg / tau) - pt.f1,
+                (float(ws @ pt.per[:, i + 1]) + noise2) / (alpha * sigma2) - 1.0 - pt.f2)
+
+    e1, e2 = shift(*rule(3)), shift(*rule(5))
+    r = e1 / e2 if e2 > 0.0 else 0.0
+    quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
+    resid = alpha * sigma2 * abs(pt.f2) + shift(pt.f1, pt.f2)
+    # a floor for what the estimate does not model (rounding in ~1e3-term sums, the FD Jacobian)
+    est = quad + resid + 1e-10 * abs(pt.e_err)
+    return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
+
+
+def _polish(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point) -> _Point:
+    """A few more Newton steps below the residual tolerance (near alpha = 1 the fixed point
+    is ill-conditioned and a 1e-12 residual can move gen_error by more than rtol)."""
+    args = (alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par, classes.svar,
+            acc.ksd, acc.h_max, acc.m_min)
+    per, jac = pt.per.copy(), pt.jac.copy()
+    ls, lt, f1, f2, _, k = kern.solve_newton(pt.ls, pt.lt, *args, per, 1e-300, 4, jac)
+    f1, f2, e_err = kern.jacobian(ls, lt, *args, per, jac)
+    return _Point(ls, lt, f1, f2, e_err, 0, True, k + 3, per, jac)
+
+
+def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
+    """Solve, estimate, and refine the rule until the estimate meets acc.rtol.
+    Returns (point, estimate, met, evaluations)."""
+    pt = _solve_point(kern, classes, alpha, noise2, reg, acc, start)
+    nev = pt.nev
+    level = 0
+    polished = False
+    while True:
+        if pt.status != 0:
+            return pt, 0.0 if pt.status == 1 else math.nan, pt.status == 1, nev
+        if abs(pt.e_err) <= _RECOVERY_E:        # exact recovery to the stated tolerance
+            return pt, abs(pt.e_err), True, nev
+        est, resid = _error_estimate(classes, alpha, noise2, reg, pt)
+        met = est <= acc.rtol * abs(pt.e_err) + _ATOL
+        if met:
+            return pt, est, met, nev
+        if resid > 0.5 * est and not polished:      # residual-limited: polish, same rule
+            polished = True
+            pt = _polish(kern, classes, alpha, noise2, reg, acc.refined(level), pt)
+        elif level < acc.max_refine:                 # quadrature-limited: halve the step
+            level += 1
+            polished = False
+            pt = _solve_point(kern, classes, alpha, noise2, reg, acc.refined(level), (pt.ls, pt.lt))
+        else:
+            return pt, est, False, nev
+        nev += pt.nev
 
 
 def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 0.0,
                   kernels="hypent", accuracy: Accuracy | None = None, progress=False,
-                  info: dict | None = None) -> SolveResult:
+                  info: dict | None = None, rtol: float | None = None) -> SolveResult:
     """Solve the saddle point for each alpha (ascending continuation); see :func:`solve`."""
-    acc = accuracy or Accuracy()
+    return _solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kernels, accuracy=accuracy,
+                          progress=progress, info=info, rtol=rtol)[0]
+
+
+def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hypent", accuracy=None,
+                   progress=False, info=None, rtol=None):
+    """:func:`solve_classes` plus the parameter MSE E[(eta - beta*)^2] per alpha (equal to
+    gen_error unless the classes carry input variances)."""
+    acc = _accuracy(accuracy, rtol)
     kern = codegen.builtin(kernels) if isinstance(kernels, str) else kernels
     alphas = np.asarray(check_alphas(alphas), float)
     reg = float(reg)
@@ -247,39 +391,42 @@ def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 
         raise ParameterError(f"reg must be a finite number >= 0, got {reg}")
     order = np.argsort(alphas, kind="stable")
     n, ng = alphas.size, len(classes.group_names)
-    out = {k: np.full(n, np.nan) for k in ("gen", "sigma", "tau", "act", "res")}
+    out = {k: np.full(n, np.nan) for k in ("gen", "par", "err", "sigma", "tau", "act", "res")}
     gerr = np.full((n, ng), np.nan)
     conv = np.zeros(n, bool)
     phase = np.empty(n, object)
     nevs = np.zeros(n, np.int64)
+    svar = classes.svar
     start = None
-    iterator = _progress(order, progress)
-    for i in iterator:
+    for i in _progress(order, progress):
         alpha = float(alphas[i])
         if reg == 0.0 and alpha >= 1.0:
             _closed_form(i, alpha, noise, classes, out, gerr, conv, phase)
             continue
-        ls, lt, f1, f2, e_err, status, nev, per = _solve_point(kern, classes, alpha, noise**2, reg, acc, start)
-        nevs[i] = nev
-        res = max(abs(f1), abs(f2))
-        if status == 1:      # exact recovery: sigma -> 0 is the fixed point
-            out["gen"][i], out["sigma"][i], out["tau"][i], out["res"][i] = 0.0, 0.0, 0.0, 0.0
+        pt, est, met, nevs[i] = _certified_point(kern, classes, alpha, noise**2, reg, acc, start)
+        res = max(abs(pt.f1), abs(pt.f2))
+        if pt.status == 1 or (pt.status == 0 and abs(pt.e_err) <= _RECOVERY_E):   # exact recovery
+            for key in ("gen", "par", "err", "sigma", "tau", "res"):
+                out[key][i] = 0.0
             gerr[i] = 0.0
             out["act"][i] = float(np.sum(classes.weight[classes.kind != KIND_ZERO]))
             conv[i], phase[i] = True, "recovery"
             continue
         # a penalty without a minimum (e.g. exp(-b)) can drive the solve off to infinity:
         # report that point as not converged rather than overflow
-        out["gen"][i], out["sigma"][i], out["tau"][i], out["res"][i] = e_err, _exp(ls), _exp(lt), res
-        out["act"][i] = float(np.sum(classes.weight * per[:, 2]))
-        gerr[i] = _group_errors(classes, per, ng)
-        conv[i] = bool(status == 0 and res <= max(acc.tol * 100, 1e-10) and math.isfinite(e_err)
+        out["gen"][i], out["sigma"][i], out["tau"][i], out["res"][i] = pt.e_err, _exp(pt.ls), _exp(pt.lt), res
+        out["par"][i] = float(classes.weight @ pt.per[:, 1])
+        out["err"][i] = est
+        out["act"][i] = float(classes.weight @ pt.per[:, 2])
+        gerr[i] = _group_errors(classes, svar[:, None] * pt.per[:, :2], ng)
+        conv[i] = bool(pt.status == 0 and res <= max(acc.tol * 100, 1e-10) and met and math.isfinite(pt.e_err)
                        and math.isfinite(out["sigma"][i]) and math.isfinite(out["tau"][i]))
         phase[i] = "interior"
-        start = (ls, lt) if conv[i] else None
-    return SolveResult(alphas, out["gen"], out["gen"] + noise**2, out["sigma"], out["tau"], gerr,
-                       out["act"], out["res"], conv, phase.astype(str), nevs, classes.group_names,
-                       dict(info or {}))
+        start = (pt.ls, pt.lt) if conv[i] else None
+    result = SolveResult(alphas, out["gen"], out["gen"] + noise**2, out["sigma"], out["tau"], gerr,
+                         out["act"], out["res"], conv, phase.astype(str), nevs, classes.group_names,
+                         dict(info or {}), out["err"])
+    return result, out["par"]
 
 
 def _exp(v: float) -> float:
@@ -302,7 +449,9 @@ def _closed_form(i, alpha, noise, classes, out, gerr, conv, phase):
         e = 0.0
     else:
         e = math.inf if alpha == 1.0 else noise**2 / (alpha - 1.0)
-    out["gen"][i], out["tau"][i], out["res"][i] = e, 0.0, 0.0
+    out["gen"][i], out["tau"][i], out["res"][i], out["err"][i] = e, 0.0, 0.0, 0.0
+    # the u = sqrt(s) beta space is isotropic: beta's parameter MSE weighs 1/s
+    out["par"][i] = e * float(classes.weight @ (1.0 / classes.svar)) if e > 0.0 else e
     out["sigma"][i] = math.sqrt((e + noise**2) / alpha) if math.isfinite(e) else math.inf
     gerr[i] = e
     out["act"][i] = float(np.sum(classes.weight[classes.kind != KIND_ZERO])) if noise == 0 else 1.0
@@ -318,7 +467,7 @@ def _progress(order, progress):
 
 
 def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accuracy | None = None,
-          progress: bool = False) -> SolveResult:
+          progress: bool = False, rtol: float | None = None) -> SolveResult:
     """Replica prediction for PT+FT at each ``alpha`` (alpha_FT = N_FT / D).
 
     Parameters
@@ -328,12 +477,15 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
     reg : explicit penalty strength >= 0 of the penalised form
         (1/2N)||y - X beta||^2 + (reg/D) sum_d q(beta_d); 0 (default) is the exact
         interpolation limit.
+    rtol : target relative error of gen_error (default ``Accuracy.rtol`` = 1e-8); each
+        point is refined until its estimate ``gen_error_err`` meets it, else flagged.
 
     Returns
     -------
     SolveResult
-        Per-alpha predictions (gen_error, order parameters, per-group errors, convergence flags);
-        ``info`` holds the parameters and c_FT on PT-used and unused coordinates.
+        Per-alpha predictions (gen_error and its error estimate gen_error_err, order parameters,
+        per-group errors, convergence flags); ``info`` holds the parameters and c_FT on PT-used
+        and unused coordinates.
     """
     classes = ptft_classes(task, init)
     info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
@@ -342,11 +494,12 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
             "c_ft_used": float(classes.c[0]) if classes.c.size else math.nan,
             "c_ft_unused": float(classes.c[-1]) if classes.c.size else math.nan}
     return solve_classes(classes, alphas, noise=task.noise, reg=reg, accuracy=accuracy,
-                         progress=progress, info=info)
+                         progress=progress, info=info, rtol=rtol)
 
 
 def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian", noise: float = 0.0,
-                 c: float = 1.0, reg: float = 0.0, accuracy: Accuracy | None = None) -> SolveResult:
+                 c: float = 1.0, reg: float = 0.0, accuracy: Accuracy | None = None,
+                 rtol: float | None = None) -> SolveResult:
     """Single-task replica prediction for any convex penalty given as SymPy text in b
     (and optionally the scale c), or a built-in name: 'hypent' (q_c), 'ridge', 'l1'.
 
@@ -365,4 +518,5 @@ def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian",
     kern = codegen.builtin(penalty) if penalty in ("hypent", "ridge", "l1") else codegen.from_expression(penalty)
     classes = single_classes(rho, teacher, c, even=bool(kern.IS_EVEN))
     info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}
-    return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info)
+    return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info,
+                         rtol=rtol)

@@ -31,7 +31,7 @@ from .solver import GROUPS
 MANIFEST_FORMAT = 1
 DEFAULT_CHUNK_ROWS = 2000
 FLOAT_OUT = (["gen_error", "test_error", "sigma", "tau"] + [f"err_{g}" for g in GROUPS]
-             + ["active_fraction", "residual"])
+             + ["active_fraction", "gen_error_err", "residual"])
 INPUTS = ("c_pt", "lambda_pt", "lambda_pt_rel", "gamma_ft", "rho_pt", "rho_ft", "omega", "a_pt",
           "teacher", "noise", "reg", "alpha")
 # row layout: keys, every input, every output of `ptft solve`, status, provenance
@@ -89,7 +89,7 @@ def compute_groups(grid: Grid, groups):
 
 def _solved_columns(res) -> dict:
     out = {"gen_error": res.gen_error, "test_error": res.test_error, "sigma": res.sigma, "tau": res.tau,
-           "active_fraction": res.active_fraction, "residual": res.residual,
+           "active_fraction": res.active_fraction, "gen_error_err": res.gen_error_err, "residual": res.residual,
            "converged": res.converged, "phase": res.phase, "n_evals": res.n_evals}
     for j, name in enumerate(res.group_names):
         out[f"err_{name}"] = res.group_error[:, j]

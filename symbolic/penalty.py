@@ -97,6 +97,19 @@ class Penalty:
         return sp.simplify(right - left) != 0
 
     @cached_property
+    def split_at_zero(self) -> bool:
+        """Integrate each half-line separately: a kink, or Q'' infinite or one-sided at 0
+        (e.g. |b|^1.5), where a whole-line map would put a non-smooth point inside the rule."""
+        if self.has_kink:
+            return True
+        try:
+            right = sp.limit(self.d2q_pos.subs(x, _XP), _XP, 0, "+")
+            left = sp.limit(self.d2q_neg.subs(x, -_XP), _XP, 0, "+")
+        except (NotImplementedError, ValueError, TypeError):
+            return True
+        return not (right.is_finite and left.is_finite and sp.simplify(right - left) == 0)
+
+    @cached_property
     def is_even(self) -> bool:
         return sp.simplify(self._branch_pos - self._branch_neg) == 0
 
@@ -157,6 +170,10 @@ def _check_convex(pen: Penalty, text: str) -> None:
         raise PenaltyError(f"penalty '{text}' is not convex at b = 0 (Q'(0-) > Q'(0+))")
     if not pen.has_kink and sp.simplify(pen.d2q_pos) == 0 and sp.simplify(pen.d2q_neg) == 0:
         raise PenaltyError(f"penalty '{text}' is affine: the minimum-penalty interpolator is not unique")
+    for side, dq in (("b > 0", pen.dq_pos), ("b < 0", pen.dq_neg)):
+        if sp.simplify(dq) == 0:
+            raise PenaltyError(f"penalty '{text}' is constant on {side}: the minimum-penalty interpolator "
+                               "is not unique there")
 
 
 def make_penalty(expr: sp.Expr | str, name: str = "custom", scale: sp.Expr | None = None) -> Penalty:

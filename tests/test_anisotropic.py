@@ -167,7 +167,7 @@ def test_scaled_moments_match_the_per_class_kernel():
     sc = split_classes(ptft_classes(TASK, INIT), InputVariances.mixture([(0.2, 0.3), (0.5, 1.0), (0.3, 5.0)]))
     sigma, tau = 0.7, 0.05
     per = scaled_moments(sc, sigma, tau, acc, kern)
-    buf = np.empty(3)
+    buf = np.empty(7)
     for k in range(sc.s.size):
         sk = sigma / math.sqrt(sc.s[k])
         kern.component(sk, tau / sc.s[k], sc.classes.c[k], sc.classes.kind[k], sc.classes.par[k],

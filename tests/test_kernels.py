@@ -119,7 +119,7 @@ def _mp_moments(hyp, sigma, tau, c, kind, par):
     (0.02, 0.01, 1e-3, 0, 0.0),
 ])
 def test_component_expectations_match_mpmath(hyp, sigma, tau, c, kind, par):
-    out = np.zeros(3)
+    out = np.zeros(7)
     hyp.component(sigma, tau, c, kind, par, 9.0, 0.1, 64, sigma, out)
     ref_eta, ref_err = _mp_moments(hyp, sigma, tau, c, kind, par)
     assert out[0] == pytest.approx(ref_eta, rel=1e-9)
@@ -132,7 +132,7 @@ def test_kernels_load_from_cache_in_a_fresh_process(hyp, tmp_path):
         import numpy as np
         from numerics import codegen
         m = codegen.builtin("hypent")
-        out = np.zeros(3)
+        out = np.zeros(7)
         m.component(0.3, 0.05, 1e-3, 1, 10.0, 9.0, 0.1, 64, 0.3, out)
         print(sum(m.component.stats.cache_hits.values()), sum(m.component.stats.cache_misses.values()))
     """)
@@ -140,3 +140,30 @@ def test_kernels_load_from_cache_in_a_fresh_process(hyp, tmp_path):
             for _ in range(2)]
     hits, misses = map(int, runs[1].stdout.split())
     assert hits >= 1 and misses == 0
+
+
+def test_active_fraction_is_the_exact_soft_threshold_mass(lone):
+    """l1: |eta| > 1e-6 exactly when |z| > tau + 1e-6, so P = 2 Phi(-(tau + 1e-6) / sigma)."""
+    from scipy.stats import norm
+
+    out = np.zeros(7)
+    for sigma, tau in [(0.3, 0.05), (1.0, 2.0), (0.01, 0.1)]:
+        lone.component(sigma, tau, 1.0, 0, 0.0, 9.0, 0.1, 64, sigma, out)
+        assert out[2] == pytest.approx(2 * norm.sf((tau + 1e-6) / sigma), rel=1e-12, abs=1e-300)
+
+
+def test_embedded_rules_converge_towards_the_fine_rule(hyp):
+    """The 2h and 4h sums are the same trapezoid rule on every 2nd / 4th node: their distance
+    to the h rule shrinks geometrically (what the a-posteriori estimate relies on)."""
+    out = np.zeros(7)
+    hyp.component(0.3, 0.05, 1e-3, 1, 10.0, 9.0, 0.1, 64, 0.3, out)
+    ref_eta, ref_err = _mp_moments(hyp, 0.3, 0.05, 1e-3, 1, 10.0)
+    e_h, e_2h, e_4h = (abs(out[i] - ref_err) for i in (1, 4, 6))
+    assert e_h <= 1e-9 * ref_err and e_h < e_2h < e_4h
+
+
+def test_penalties_flat_on_a_half_line_are_refused():
+    from symbolic.penalty import PenaltyError, make_penalty
+
+    with pytest.raises(PenaltyError, match="constant on b < 0"):
+        make_penalty("Max(b, 0)**2")

@@ -27,6 +27,8 @@ def register(sub) -> dict:
                    help="also run the exact finite-D end points (--dim, --seeds) and add mean, SE and z")
     p.add_argument("--dim", type=int, default=1000, help="D for --simulate (default 1000)")
     p.add_argument("--seeds", type=int, default=10, help="seeds for --simulate (default 10)")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="target relative error of gen_error (default 1e-8); points missing it are flagged")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     add_output_options(p)
     return {"solve-ext": _cmd_solve_ext}
@@ -58,18 +60,18 @@ def parse_variances(text: str | None, by_group: str | None):
     return None
 
 
-def _solve(task, init, alphas, alpha_pt, var, progress):
+def _solve(task, init, alphas, alpha_pt, var, progress, rtol=None):
     if var is not None:
         from replica.anisotropic import solve_anisotropic
 
-        return solve_anisotropic(task, init, alphas, var, alpha_pt=alpha_pt, progress=progress)
+        return solve_anisotropic(task, init, alphas, var, alpha_pt=alpha_pt, progress=progress, rtol=rtol)
     if alpha_pt is not None:
         from replica.imperfect import solve_imperfect_pt
 
-        return solve_imperfect_pt(task, init, alphas, alpha_pt, progress=progress)
+        return solve_imperfect_pt(task, init, alphas, alpha_pt, progress=progress, rtol=rtol)
     from replica import solve
 
-    return solve(task, init, alphas, progress=progress)
+    return solve(task, init, alphas, progress=progress, rtol=rtol)
 
 
 def _simulated(task, init, alphas, alpha_pt, var, dim, seeds, progress):
@@ -107,7 +109,7 @@ def _cmd_solve_ext(args) -> int:
     var = parse_variances(args.variances, args.group_variances)
     if args.simulate and (args.dim < 10 or args.seeds < 2):
         raise InputError("--simulate needs --dim >= 10 and --seeds >= 2")
-    res = _solve(task, init, alphas, args.alpha_pt, var, args.progress)
+    res = _solve(task, init, alphas, args.alpha_pt, var, args.progress, args.rtol)
     frame = res.to_frame()
     if args.simulate:
         sim = _simulated(task, init, alphas, args.alpha_pt, var, args.dim, args.seeds, args.progress)
@@ -139,5 +141,5 @@ def _render(frame, args, info) -> str:
     head += ", param_error = ||beta_hat - beta*||^2/D)\n" if "param_error" in frame else ")\n"
     cols = [c for c in ("alpha", "gen_error", "param_error", "sim_gen_error", "sim_se", "z",
                         "sim_param_error", "z_param", "sigma", "tau",
-                        "residual", "converged", "phase") if c in frame]
+                        "gen_error_err", "residual", "converged", "phase") if c in frame]
     return head + frame[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
