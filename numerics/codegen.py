@@ -162,6 +162,8 @@ def builtin(name: str) -> ModuleType:
 
 def from_expression(text: str) -> ModuleType:
     """Kernels of a user penalty given as SymPy text in b (validated on a cache miss)."""
+    from symbolic.parse import parse_penalty
     from symbolic.penalty import make_penalty
 
+    parse_penalty(text)                  # refuse unsafe or malformed text even on a cache hit
     return load(f"expr:{text.strip()}", lambda: make_penalty(text.strip(), name="custom"))
