@@ -7,7 +7,10 @@ from dataclasses import dataclass
 TEACHERS = ("gaussian", "fixed")
 
 
-class ParameterError(ValueError):
+from symbolic.errors import InputError
+
+
+class ParameterError(InputError):
     """Invalid or infeasible parameters (message is one line)."""
 
 

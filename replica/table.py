@@ -622,3 +622,13 @@ def count_infeasible_groups(grid: Grid) -> int:
     ok_init = sum(err is None for err in init_errors(grid))
     rest = math.prod(len(grid.values[k]) for k in ("teacher", "noise", "reg"))
     return grid.n_groups - ok_task * ok_init * rest
+
+
+class _CallableModule(type(sys)):
+    """``replica.table`` is both this module and the function :func:`table`."""
+
+    def __call__(self, *args, **kwargs):
+        return table(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

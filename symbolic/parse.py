@@ -131,7 +131,8 @@ class _Builder:
             return self.names[ident]
         if ident in self.functions:
             raise PenaltyError(f"penalty '{self.shown}': function {ident} must be called, e.g. {ident}(b)")
-        self.refuse(f"the name '{ident}' is")
+        raise PenaltyError(f"penalty '{self.shown}': the name '{ident}' is not allowed; a penalty is an "
+                           "expression in b (and optionally c), with constants pi and E")
 
     def binop(self, node, depth, growth):
         op = _BINOPS.get(type(node.op))

@@ -6,13 +6,11 @@
     ptft linear-teacher ntk --distance 0,0.3,1        (wide ReLU nets vs NTK prediction and bound)
     ptft figure linear-teacher [--quick]
 
-Only numpy is imported at start-up (the rest lazily; torch only by ``deep``).
+Nothing heavy is imported at start-up (numpy and the rest lazily; torch only by ``deep``/``ntk``).
 """
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 from replica.cli import InputError, add_output_options, parse_float_list, render_frame, write_atomic
 
@@ -21,6 +19,8 @@ FIGURES = {"linear-teacher": "replica.linear_teacher_figure:make_figure"}
 
 def parse_counts(text: str, name: str) -> list[int]:
     """'10,20,40' or 'start:stop:num' (inclusive, rounded to integers) -> sorted unique ints >= 1."""
+    import numpy as np
+
     try:
         if ":" in text:
             start, stop, num = text.split(":")
@@ -114,6 +114,7 @@ render = render_frame        # the name other commands import
 
 def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
     """Theory columns for each n, plus Monte Carlo mean/sem columns when mc_seeds > 0."""
+    import numpy as np
     import pandas as pd
 
     from replica.linear_teacher import risk_curves
