@@ -73,7 +73,9 @@ def parse_alphas(text: str) -> list[float]:
             raise InputError(f"--alpha must be finite, got {v}")
         if v <= 0:
             raise InputError(f"alpha must be > 0, got {v:g}")
-    return values
+    from replica.params import check_range
+
+    return [check_range("alpha", v) for v in values]
 
 
 def parse_int_list(text: str, option: str, minimum: int = 0) -> list[int]:
@@ -292,17 +294,22 @@ def finish_result(result, args) -> int:
 
 def _cmd_solve(args) -> int:
     from replica import solve
+    from replica.params import check_range
 
     result = solve(task_from_args(args), init_from_args(args), parse_alphas(args.alpha),
-                   reg=args.reg, progress=args.progress)
+                   reg=check_range("reg", args.reg), progress=args.progress)
     return finish_result(result, args)
 
 
 def _cmd_single(args) -> int:
     from replica import solve_single
+    from replica.params import check_range
 
+    if not (math.isfinite(args.rho) and 0.0 < args.rho <= 1.0):
+        raise InputError(f"--rho must lie in (0, 1], got {args.rho:g}")
     result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
-                          noise=args.noise, c=args.c, reg=args.reg)
+                          noise=check_range("noise", args.noise), c=check_range("c", args.c),
+                          reg=check_range("reg", args.reg))
     return finish_result(result, args)
 
 
