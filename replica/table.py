@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from numerics.atomic import OutputError, atomic_path, resolve_target, write_atomic
+from symbolic.errors import InputError, PtftError
+
 from .grid import Grid, grid_from_dict, load_grid, make_task_init
 from .params import ParameterError
 from .solver import GROUPS
@@ -39,8 +42,11 @@ COLUMNS = (("point", "group") + INPUTS + tuple(FLOAT_OUT)
            + ("converged", "phase", "n_evals", "c_ft_used", "c_ft_unused", "status", "message", "ptft_version"))
 
 
-class ChunkFailure(RuntimeError):
-    """Some chunks raised; the rows of all other chunks are on disk (resume retries the rest)."""
+class ChunkFailure(PtftError, RuntimeError):
+    """Some chunks raised; the rows of all other chunks are on disk (resume retries the rest).
+    Exit code 1: the computation itself failed (not the input)."""
+
+    exit_code = 1
 
 
 def ptft_version() -> str:
@@ -171,25 +177,8 @@ def _part_path(parts: Path, cid: int) -> Path:
     return parts / f"part-{cid:06d}.parquet"
 
 
-def _fsync_replace(tmp: str, target: Path) -> None:
-    os.replace(tmp, target)
-    try:                                     # make the rename itself durable (power loss)
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def _write_json_atomic(obj: dict, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.tmp-")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    _fsync_replace(tmp, target)
+    write_atomic(json.dumps(obj, indent=1), target, durable=True, what="table manifest")
 
 
 def write_part(frame, parts: Path, cid: int) -> None:
@@ -197,24 +186,12 @@ def write_part(frame, parts: Path, cid: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    target = _part_path(parts, cid)
-    fd, tmp = tempfile.mkstemp(dir=parts, prefix=f".{target.name}.tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(_part_path(parts, cid), durable=True, what="table part") as tmp:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
 
 
 def _open_parts(plan: Plan, parts: Path, resume: bool) -> set[int]:
     """Create or check ``parts``; return the ids of complete chunks already there."""
-    from .cli import InputError
-
     manifest = parts / "manifest.json"
     if parts.exists() and not resume:
         raise InputError(f"{parts} holds an earlier, unfinished run: pass --resume to continue it, "
@@ -273,10 +250,28 @@ def _run_serial(plan, todo, compute):
             yield cid, err
 
 
-def _worker_init():
+def _worker_init(parent: int | None = None):
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: the kernel sends SIGKILL to this worker when the parent dies (even by
+    ``kill -9``), so no orphan keeps computing. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)              # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:        # the parent died before prctl
+        os._exit(1)
 
 
 def _run_pool(plan, todo, compute, workers):
@@ -284,7 +279,7 @@ def _run_pool(plan, todo, compute, workers):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(compute, plan.grid, *plan.bounds(cid)): cid for cid in todo}
         for fut in as_completed(futures):
@@ -314,8 +309,6 @@ def _run_dask(plan, todo, compute, client):
 
 def _connect(address: str):
     from distributed import Client
-
-    from .cli import InputError
 
     try:
         return Client(address, timeout="20s")
@@ -354,6 +347,11 @@ def run_table(grid, out, *, workers: int | None = None, dask=None, resume: bool 
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ParameterError(f"workers must be >= 1, got {workers}")
+    with OutLock(out):
+        return _run_locked(grid, out, workers, dask, resume, chunk_rows, progress, compute)
+
+
+def _run_locked(grid, out, workers, dask, resume, chunk_rows, progress, compute) -> Summary:
     client = _connect(dask) if isinstance(dask, str) else dask     # fail before touching files
     try:
         plan = Plan.for_grid(grid, chunk_rows)
@@ -412,21 +410,76 @@ def _as_grid(grid) -> Grid:
 
 
 def _check_out(out) -> Path:
-    from .cli import InputError
-
-    out = Path(out).absolute()
+    """The file the table replaces: symlinks followed (a link is written through, like every
+    ptft output), .parquet or .csv, in an existing writable directory."""
+    out = Path(resolve_target(out))
     if out.suffix not in (".parquet", ".csv"):
         raise InputError(f"--out {out.name}: the table is written as .parquet or .csv")
-    if not out.parent.is_dir():
-        raise InputError(f"--out: directory {out.parent} does not exist")
-    if out.is_dir():
-        raise InputError(f"--out: {out} is a directory, give a file name")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"--out: directory {out.parent} is not writable")
     return out
 
 
+class OutLock:
+    """Exclusive lock on ``.OUT.lock`` beside the table (``flock``: released by the kernel
+    when the holder dies, so a killed run never blocks the next one). A second run on the
+    same --out is refused with one line naming the holder (pid, host, start time)."""
+
+    def __init__(self, out: Path):
+        self.path = out.with_name(f".{out.name}.lock")
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+        import socket
+
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise OutputError(f"--out: cannot create the lock {self.path} ({err.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise InputError(f"--out {self.path.name[1:-5]} is in use by another ptft table run "
+                                 f"({holder}); wait for it or stop it") from None
+            try:                       # the holder before us may have removed the file: retry
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        os.ftruncate(fd, 0)
+        os.write(fd, info.encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.path.unlink(missing_ok=True)      # while still holding it (see the inode check)
+        finally:
+            os.close(self.fd)                      # releases the flock
+        return False
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 200).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "holder unknown"
+
+
 def _clean_stale_tmp(out: Path) -> None:
-    """Remove what a killed assembly or clean-up left next to ``out``."""
+    """Remove what a killed assembly or clean-up left next to ``out`` (never the lock)."""
     for path in out.parent.glob(f".{out.name}.*"):
+        if path.name == f".{out.name}.lock":
+            continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -444,38 +497,25 @@ def _assemble(plan: Plan, parts: Path, out: Path, summary: Summary) -> None:
     """Stream the parts in chunk order into ``out`` (temporary file + rename), then drop them."""
     import pyarrow.parquet as pq
 
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.tmp-")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())                # mkstemp makes 0600; the table is a normal file
     expected = 0
     writer = None
-    try:
-        for cid in range(plan.n_chunks):
-            table = pq.read_table(_part_path(parts, cid))
-            if table["point"][0].as_py() != expected:          # never a lost or doubled row
-                raise RuntimeError(f"part {cid} starts at point {table['point'][0]}, expected {expected}")
-            expected += table.num_rows
-            _count(table, summary)
-            writer = _append(writer, table, tmp, out.suffix)
-        if expected != plan.grid.n_points:
-            raise RuntimeError(f"assembled {expected} rows, the grid has {plan.grid.n_points}")
-        if writer is not None and out.suffix == ".parquet":
-            writer.close()
-        _fsync_file(tmp)
-        _fsync_replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(out, durable=True) as tmp:
+        try:
+            for cid in range(plan.n_chunks):
+                table = pq.read_table(_part_path(parts, cid))
+                if table["point"][0].as_py() != expected:          # never a lost or doubled row
+                    raise RuntimeError(f"part {cid} starts at point {table['point'][0]}, expected {expected}")
+                expected += table.num_rows
+                _count(table, summary)
+                writer = _append(writer, table, tmp, out.suffix)
+            if expected != plan.grid.n_points:
+                raise RuntimeError(f"assembled {expected} rows, the grid has {plan.grid.n_points}")
+        finally:
+            if writer is not None and out.suffix == ".parquet":
+                writer.close()
     trash = out.with_name(f".{out.name}.parts-done")         # rename first: rmtree is not atomic
     os.replace(parts, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _count(table, summary):
@@ -496,11 +536,6 @@ def _append(writer, table, tmp, suffix):
     with open(tmp, "a") as fh:
         frame.to_csv(fh, header=writer is None, index=False)
     return True
-
-
-def _fsync_file(path):
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
 
 
 def read_table(path):
