@@ -24,6 +24,9 @@ __all__ = ["main", "InputError", "EXIT_INPUT", "EXIT_NOCONV", "write_atomic", "c
 MAX_ALPHAS = 100_000
 # Largest integer accepted in a list option (seeds, steps, taus): well inside int64.
 MAX_INT = 10**9
+# Largest array one command may allocate; a bigger request is refused up front with this
+# number in the message (rather than swapping or dying with MemoryError half-way).
+MEMORY_BUDGET = 8 << 30
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +103,41 @@ def parse_float_list(text: str, option: str) -> list[float]:
     if not values or any(not math.isfinite(v) for v in values):
         raise InputError(f"{option} '{text}' must be finite numbers")
     return values
+
+
+def check_int(option: str, value: int, low: int, high: int) -> int:
+    """``low <= value <= high`` or a one-line InputError naming ``option``."""
+    if not low <= value <= high:
+        raise InputError(f"{option} must be an integer in [{low}, {high}], got {value}")
+    return value
+
+
+def check_seed(option: str, value: int) -> int:
+    """A seed NumPy and PyTorch both accept: 0 <= seed < 2^32."""
+    return check_int(option, value, 0, 2**32 - 1)
+
+
+def check_memory(what: str, n_bytes: float) -> None:
+    """Refuse a request whose largest array exceeds :data:`MEMORY_BUDGET` (one line)."""
+    if n_bytes > MEMORY_BUDGET:
+        raise InputError(f"{what} needs {n_bytes / 2**30:.3g} GiB for one array, above the "
+                         f"{MEMORY_BUDGET >> 30} GiB budget; use smaller sizes")
+
+
+def finish_frame(frame, args, required=None) -> int:
+    """Write ``frame`` (``--format``/``--out``); exit 3 with one warning line when a column
+    of ``required`` (default: every numeric column) holds NaN or inf -- an empty or infinite
+    prediction is a failure, never a success."""
+    import numpy as np
+
+    write_atomic(render_frame(frame, args.format), args.out)
+    cols = list(required) if required is not None else list(frame.select_dtypes("number").columns)
+    bad = [c for c in cols if c in frame and not np.isfinite(frame[c].to_numpy(float)).all()]
+    if bad:
+        print(f"ptft: warning: non-finite values (NaN/inf) in {', '.join(bad)}: the computation failed "
+              "for some rows", file=sys.stderr)
+        return EXIT_NOCONV
+    return 0
 
 
 def add_output_options(p):

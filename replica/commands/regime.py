@@ -62,6 +62,13 @@ def _cmd_regime(args) -> int:
             f"dependent if PD/(1-l) >= {rep.thresholds.dependence:g}; cost ratio unused/used "
             f"q = {rep.cost_ratio:.4g})\n")
     write_atomic(_render(frame, args.format, head), args.out)
+    import math
+    import sys
+
+    if not all(math.isfinite(v) for v in (rep.l_order, rep.pd, rep.pd_norm)):
+        print("ptft: warning: the regime axes are not finite here (overflow); the regime is not determined",
+              file=sys.stderr)
+        return 3
     return 0
 
 
@@ -80,8 +87,17 @@ def _cmd_optimize(args) -> int:
     grid = tuple(parse_int_list(args.grid, "--grid", minimum=1))
     if len(grid) != 3:
         raise InputError(f"--grid must be three integers 'n1,n2,n3', got '{args.grid}'")
-    if args.starts < 1:
-        raise InputError(f"--starts must be >= 1, got {args.starts}")
+    if grid[0] * grid[1] * grid[2] > 100_000:
+        raise InputError(f"--grid {args.grid} has {grid[0] * grid[1] * grid[2]} points; at most 100000")
+    if not 1 <= args.starts <= 1000:
+        raise InputError(f"--starts must be in [1, 1000], got {args.starts}")
+    from replica.params import check_range
+
+    for name, pair in (("c_pt", bounds.c_pt), ("gamma_ft", bounds.gamma_ft)):
+        for v in pair:
+            check_range(name, v)
+    if not all(-1 <= v <= 1 for v in bounds.lambda_rel):
+        raise InputError(f"--lambda-bounds must lie in [-1, 1], got '{args.lambda_bounds}'")
     res = optimize_init(task, alphas, bounds=bounds, grid=grid, n_starts=args.starts, progress=args.progress)
     name, canon = res.best_canonical
     what = f"alpha={alphas[0]:g}" if len(alphas) == 1 else f"mean over {len(alphas)} alphas in [{min(alphas):g}, {max(alphas):g}]"
