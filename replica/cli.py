@@ -117,6 +117,17 @@ def check_seed(option: str, value: int) -> int:
     return check_int(option, value, 0, 2**32 - 1)
 
 
+MAX_SAMPLES = 10**6        # training samples N = alpha D of one simulated run
+
+
+def check_samples(alphas, dim: int) -> None:
+    """Every simulated run has N = round(alpha D) <= :data:`MAX_SAMPLES` samples."""
+    largest = max(alphas) * dim
+    if largest > MAX_SAMPLES:
+        raise InputError(f"alpha x --dim = {largest:.3g} training samples per run; at most {MAX_SAMPLES:.0e} "
+                         "(use a smaller alpha or --dim)")
+
+
 def check_memory(what: str, n_bytes: float) -> None:
     """Refuse a request whose largest array exceeds :data:`MEMORY_BUDGET` (one line)."""
     if n_bytes > MEMORY_BUDGET:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from replica.cli import (InputError, add_init_options, add_output_options, add_task_options, check_int,
-                         check_memory, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
+                         check_memory, check_samples, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
                          write_atomic)
 
 FIGURES = {"fig3": "empirical.fig3:make"}
@@ -45,6 +45,7 @@ def _cmd_simulate(args) -> int:
         raise InputError(str(err)) from None
     alphas = parse_alphas(args.alpha)
     largest = max(alphas + [args.alpha_pt or 0.0])
+    check_samples([largest], args.dim)
     check_memory("one run at this --dim and largest alpha (N x D design)", 8.0 * largest * args.dim ** 2)
     try:
         runs = simulate([setting], alphas, cfg, progress=not args.quiet)

@@ -108,10 +108,11 @@ def _cmd_solve_ext(args) -> int:
     if args.alpha_pt is not None and args.alpha_pt > 1e6:
         raise InputError(f"--alpha-pt must be <= 1e6, got {args.alpha_pt:g}")
     if args.simulate:
-        from replica.cli import check_int, check_memory
+        from replica.cli import check_int, check_memory, check_samples
 
         check_int("--dim", args.dim, 10, 100_000)
         check_int("--seeds", args.seeds, 2, 100_000)
+        check_samples(alphas + [args.alpha_pt or 0.0], args.dim)
         check_memory("--simulate at this --dim and largest alpha", 8.0 * args.dim ** 2 * max(alphas + [args.alpha_pt or 0]))
     res = _solve(task, init, alphas, args.alpha_pt, var, args.progress)
     frame = res.to_frame()

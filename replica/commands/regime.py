@@ -50,7 +50,14 @@ def _cmd_regime(args) -> int:
     from replica.cli import init_from_args, task_from_args, write_atomic
     from replica.regimes import Thresholds, classify, regime_of
 
+    from replica.cli import InputError
+
     task, init = task_from_args(args), init_from_args(args)
+    if args.b is not None and not 1e-6 <= args.b <= 1e6:
+        raise InputError(f"--b must lie in [1e-6, 1e6], got {args.b:g}")
+    for option, value in (("--l-rich", args.l_rich), ("--dependence", args.dependence)):
+        if not (value == value and abs(value) <= 1e6):
+            raise InputError(f"{option} must be a finite number with |value| <= 1e6, got {value}")
     rep = regime_of(task, init, b=args.b, thresholds=Thresholds(args.l_rich, args.dependence))
     frame = rep.to_frame()
     frame["group_class"] = classify(frame.l_order.to_numpy(), frame.pd_norm.to_numpy(), rep.thresholds)
@@ -65,7 +72,7 @@ def _cmd_regime(args) -> int:
     import math
     import sys
 
-    if not all(math.isfinite(v) for v in (rep.l_order, rep.pd, rep.pd_norm)):
+    if not all(math.isfinite(v) for v in (rep.l_order, rep.pd, rep.pd_norm, rep.cost_ratio)):
         print("ptft: warning: the regime axes are not finite here (overflow); the regime is not determined",
               file=sys.stderr)
         return 3
