@@ -7,7 +7,7 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
-from replica.cli import (InputError, add_output_options, check_int, check_memory, check_out, check_seed,
+from replica.cli import (InputError, add_output_options, check_memory, check_out, check_seed,
                          finish_frame, parse_float_list, parse_int_list)
 
 FIGURES = {"head-energy": "empirical.head_energy_figure:make_figure"}
@@ -43,8 +43,9 @@ def setup_from_args(args):
     from empirical.head_energy import HeadEnergySetup
 
     check_seed("--seed", args.seed)
-    for option in ("dim", "n_samples", "features", "classes"):
-        check_int(f"--{option.replace('_', '-')}", getattr(args, option), 1, 10**6)
+    for option in ("dim", "n_samples", "features", "classes"):     # lower bounds: HeadEnergySetup
+        if getattr(args, option) > 10**6:
+            raise InputError(f"--{option.replace('_', '-')} must be <= 1000000, got {getattr(args, option)}")
     check_memory("--dim x --n-samples", 8.0 * args.dim * max(args.n_samples, args.features))
     try:
         return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
