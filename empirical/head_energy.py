@@ -1,5 +1,5 @@
 """How the task head prepared before fine-tuning sets the "energy" that moves the features
-(Ren, Guo, Bae & Sutherland 2023; RELATED_NOTES.md B; docs/head_energy.md).
+(Ren, Guo, Bae & Sutherland 2023; docs/head_energy.md).
 
 Over-parameterised two-layer linear model (Kumar et al. 2022 form): features z = B x
 (B: k x d backbone, pretrained B_0), logits f = V z (V: C x k head), softmax cross-entropy.
@@ -12,7 +12,7 @@ Euclidean distance ||z_T - z_0||, cosine distance 1 - cos(z_T, z_0), dot product
 norm ||z_T||.
 
 First-order prediction (derived here from dB/dt = (1/n) V^T (E - P)^T X, the linear case of the
-NTK decomposition in RELATED_NOTES B.2): one FT step of size eta moves the features by
+NTK decomposition of Ren et al. 2023): one FT step of size eta moves the features by
 
     dz(x) = (eta / n) V_0^T sum_i delta_i <x_i, x>,    delta_i = e_{y_i} - p_0(x_i)  (energy)
 

@@ -57,7 +57,7 @@ def _in_unit(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Task:
-    """Data parameters of PT+FT (THEORY.md section 4).
+    """Data parameters of PT+FT (sparse teachers; docs/theory.md, "Model").
 
     rho_pt : rho_PT, fraction of coordinates used by the PT teacher (value ``a_pt``).
     rho_ft : rho_FT, fraction used by the FT teacher; split by the overlap
@@ -126,7 +126,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Init:
-    """Initialisation (THEORY.md section 2).
+    """Initialisation of the diagonal network (docs/theory.md, "Conventions").
 
     c_pt : c_PT > 0, overall PT initialisation scale.
     lambda_pt : lambda_PT, first-layer^2 minus readout^2; absolute units unless
