@@ -254,6 +254,9 @@ def _worker_init(parent: int | None = None):
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    import warnings
+
+    warnings.simplefilter("ignore", RuntimeWarning)  # rows carry status/residual; no stderr noise
     _die_with_parent(parent)
 
 

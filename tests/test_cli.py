@@ -94,3 +94,107 @@ def test_out_writes_through_symlinks_and_devices(tmp_path, capsys):
     assert link.is_symlink() and pd.read_csv(real).shape[0] == 1
     assert run(["solve", "--alpha", "0.2", "--format", "csv", "--out", "/dev/null"], capsys)[0] == 0
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+# -- the error contract (issue: bad input is refused, never executed) ------------------------
+@pytest.mark.parametrize("args, needle", [
+    (["optimize", "--alpha", "0.3", "--lambda-bounds", "-0.5,0.5", "--c-pt-bounds", "-1,1"], "c_pt"),
+    (["single", "--penalty", "-b**2", "--alpha", "0.3"], "not convex"),
+    (["solve-ext", "--variances", "-0.5:1", "--alpha", "0.2"], "sum to -0.5"),
+    (["solve", "--alpha", "-0.5,0.5"], "alpha must be > 0"),
+])
+def test_negative_values_are_values_not_options(args, needle, capsys):
+    """'-0.5,0.5', '-b**2', '-0.5:1' reach their option (and are judged on their merits)
+    instead of being rejected by the parser as unknown options."""
+    code, _, err = run(args, capsys)
+    assert code == 2 and needle in err and "expected one argument" not in err, err
+
+
+def test_negative_list_value_is_used(capsys):
+    code, out, err = run(["optimize", "--alpha", "0.3", "--lambda-bounds", "-0.5,0.5", "--grid", "2,2,2",
+                          "--starts", "1", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(out))
+    assert code in (0, 3), err
+    best = frame[frame.setting == "optimum"].iloc[0]          # the other rows are canonical settings
+    assert -0.5 <= best.lambda_pt_rel <= 0.5
+
+
+@pytest.mark.parametrize("extra", [["--omega", "0.5"], ["--rho-ft", "0.2"]])
+def test_conflicting_task_options_are_refused(extra, capsys):
+    code, _, err = run(["solve", "--rho-shared", "0.05", "--rho-new", "0.05", "--alpha", "0.2"] + extra, capsys)
+    assert code == 2 and "not both" in err
+
+
+@pytest.mark.parametrize("option, value", [("--c-pt", "1e308"), ("--c-pt", "1e-320"), ("--a-pt", "1e308"),
+                                           ("--gamma-ft", "1e308"), ("--noise", "1e308"), ("--alpha", "1e308"),
+                                           ("--alpha", "1e-320")])
+def test_values_outside_the_documented_limits_are_refused(option, value, capsys):
+    from replica.params import LIMITS
+
+    code, _, err = run(["solve", "--alpha", "0.2", option, value], capsys)
+    name = option[2:].replace("-", "_")
+    lo, hi = LIMITS[name]
+    assert code == 2 and "supported range" in err and f"{hi:g}" in err, err
+
+
+def test_limits_keep_the_solver_finite(capsys):
+    """At both ends of every documented range the solver gives finite, converged points
+    (so the limits refuse nothing that would have worked... and allow nothing that fails)."""
+    from replica.params import LIMITS
+
+    for name in ("c_pt", "a_pt", "gamma_ft", "noise"):
+        lo, hi = LIMITS[name]
+        for value in {max(lo, 1e-100 if name == "c_pt" else 0.0), hi}:
+            code, out, err = run(["solve", "--alpha", "0.2,0.6", "--format", "csv",
+                                  f"--{name.replace('_', '-')}", repr(value)], capsys)
+            frame = pd.read_csv(io.StringIO(out))
+            assert code == 0 and frame.converged.all() and frame.gen_error.notna().all(), (name, value, err)
+
+
+def test_alpha_one_with_noise_flagged_and_no_warning_leaks(capsys):
+    code, out, err = run(["solve", "--alpha", "1", "--noise", "0.1", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(out))
+    assert code == 3 and not frame.converged.any() and frame.phase.iloc[0] == "divergent"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ptft: warning:") and "RuntimeWarning" not in err
+
+
+def test_internal_error_is_one_line_exit_1(monkeypatch, capsys):
+    import replica.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    real = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_handler(real(), broken))
+    code, _, err = run(["solve"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "internal error: ZeroDivisionError" in err
+    monkeypatch.setenv("PTFT_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["solve"])
+
+
+def _with_handler(parser, handler):
+    parser.set_defaults(_handlers={"solve": handler})
+    return parser
+
+
+def test_version(capsys):
+    import replica
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"ptft {replica.__version__}"
+    from importlib.metadata import version
+
+    assert replica.__version__ == version("ptft")
+
+
+def test_help_is_fast_and_light():
+    """`ptft --help` imports none of the heavy libraries (measured: python -X importtime)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "replica.cli", "--help"], capture_output=True,
+                         text=True, timeout=60, cwd=root,
+                         env=dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert out.returncode == 0 and "usage: ptft" in out.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
+    assert not imported & {"numpy", "sympy", "scipy", "torch", "pandas", "numba"}, imported & {"numpy", "sympy"}
