@@ -198,3 +198,16 @@ def test_help_is_fast_and_light():
     assert out.returncode == 0 and "usage: ptft" in out.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
     assert not imported & {"numpy", "sympy", "scipy", "torch", "pandas", "numba"}, imported & {"numpy", "sympy"}
+
+
+def test_documented_limits_match_the_code():
+    """docs/errors.md lists every entry of replica.params.LIMITS with the same bounds."""
+    import re
+
+    from replica.params import LIMITS
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "docs", "errors.md")).read()
+    rows = dict((name, (float(lo), float(hi))) for name, lo, hi in
+                re.findall(r"^\| (\w+) \| ([-+.e0-9]+) \| ([-+.e0-9]+) \|$", text, re.M))
+    assert rows == {k: (float(lo), float(hi)) for k, (lo, hi) in LIMITS.items()}
