@@ -423,3 +423,17 @@ def test_workers_die_when_the_parent_is_killed(tmp_path):
     for w in survivors:                        # never leave them running, even when failing
         os.kill(w, signal.SIGKILL)
     assert not survivors
+
+
+def test_infinite_prediction_is_never_ok():
+    """alpha = 1 with label noise: the replica error is infinite (a pole of the min-norm
+    interpolator, error ~ noise^2 / |1 - alpha|); the row is noconv/divergent, its
+    neighbours are ok and grow towards the pole."""
+    grid = grid_from_dict({"noise": 0.1, "alpha": [0.9, 0.99, 1.0, 1.01, 1.1]})
+    frame = compute_chunk(grid, 0, 1)
+    pole = frame[frame.alpha == 1.0].iloc[0]
+    assert pole.status == "noconv" and pole.phase == "divergent" and not pole.converged
+    others = frame[frame.alpha != 1.0]
+    assert (others.status == "ok").all() and np.isfinite(others.gen_error).all()
+    near = others.set_index("alpha").gen_error
+    assert near[0.99] > near[0.9] and near[1.01] > near[1.1]

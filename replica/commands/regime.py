@@ -54,7 +54,7 @@ def _cmd_regime(args) -> int:
 
     task, init = task_from_args(args), init_from_args(args)
     if args.b is not None and not 1e-6 <= args.b <= 1e6:
-        raise InputError(f"--b must lie in [1e-6, 1e6], got {args.b:g}")
+        raise InputError(f"--b: the scale b must lie in [1e-6, 1e6], got {args.b:g}")
     for option, value in (("--l-rich", args.l_rich), ("--dependence", args.dependence)):
         if not (value == value and abs(value) <= 1e6):
             raise InputError(f"{option} must be a finite number with |value| <= 1e6, got {value}")

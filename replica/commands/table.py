@@ -41,6 +41,7 @@ def _cmd_table(args) -> int:
 
 def _run(grid, args, exit_noconv: int) -> int:
     from replica.table import ChunkFailure, run_table
+    from symbolic.errors import PtftError
 
     try:
         summary = run_table(grid, args.out, workers=args.workers, dask=args.dask, resume=args.resume,
@@ -48,6 +49,8 @@ def _run(grid, args, exit_noconv: int) -> int:
     except ChunkFailure as err:                  # the computation failed: the parts so far are kept
         print(f"ptft: error: {err.one_line()}", file=sys.stderr)
         return 1
+    except PtftError:                            # refused before or while writing: the CLI's one line
+        raise
     except OSError as err:                       # e.g. disk full: the parts so far are kept
         print(f"ptft: error: --out {args.out}: {err.strerror or err} ({err.filename or 'output'}); "
               "finished chunks are kept, continue with --resume", file=sys.stderr)
