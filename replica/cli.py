@@ -243,6 +243,10 @@ def _figure_handler(figures: dict[str, str]):
     def handler(args) -> int:
         import importlib
 
+        if args.seeds is not None:
+            check_int("--seeds", args.seeds, 1, 10_000)
+        if args.dim is not None:
+            check_int("--dim", args.dim, 1, 100_000)
         module_name, func_name = figures[args.name].split(":")
         return getattr(importlib.import_module(module_name), func_name)(args)
     return handler

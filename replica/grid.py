@@ -17,7 +17,8 @@ decided per point by :class:`Task` / :class:`Init` and recorded as infeasible ro
 no point of the grid is feasible, which is an error.
 
 Sizes are bounded so a typo cannot exhaust memory: the file at most :data:`MAX_FILE_BYTES`,
-each axis at most :data:`MAX_AXIS` values, the whole grid at most :data:`MAX_POINTS` rows;
+each axis at most :data:`MAX_AXIS` values, the whole grid at most :data:`MAX_POINTS` rows,
+at most :data:`MAX_COMBOS` distinct tasks and as many distinct initialisations;
 numeric values must also lie inside ``replica.params.LIMITS``.
 """
 from __future__ import annotations
@@ -39,7 +40,9 @@ from .params import LIMITS, TEACHERS, Init, ParameterError, Task, check_range
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)
-MAX_POINTS = 10**10            # rows of the whole table
+MAX_POINTS = 10**9             # rows of the whole table (~200 GB of parquet)
+MAX_COMBOS = 10**6             # distinct tasks (rho_pt, rho_ft, omega) and initialisations
+                               # (c_pt, lambda, gamma_ft, a_pt): each is checked one by one
 
 
 class GridError(ParameterError):
@@ -181,6 +184,12 @@ def grid_from_dict(data: dict) -> Grid:
     grid = Grid(tuple(axes))
     if grid.n_points > MAX_POINTS:
         raise GridError(f"the grid has {grid.n_points:.3g} points; at most {MAX_POINTS:.0e} per table")
+    v = grid.values
+    lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
+    for what, keys in (("tasks", ("rho_pt", "rho_ft", "omega")), ("initialisations", ("c_pt", lam, "gamma_ft", "a_pt"))):
+        n = math.prod(len(v[k]) for k in keys)
+        if n > MAX_COMBOS:
+            raise GridError(f"{', '.join(keys)}: {n:.3g} distinct {what}; at most {MAX_COMBOS:.0e} per table")
     _check_feasible(grid)
     return grid
 

@@ -437,3 +437,19 @@ def test_infinite_prediction_is_never_ok():
     assert (others.status == "ok").all() and np.isfinite(others.gen_error).all()
     near = others.set_index("alpha").gen_error
     assert near[0.99] > near[0.9] and near[1.01] > near[1.1]
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"c_pt": {"log": [1e-4, 1.0, 1001]}, "gamma_ft": {"lin": [0.0, 1.0, 1001]}, "alpha": [0.2]}, "initialisations"),
+    ({"rho_ft": {"lin": [0.01, 1.0, 1001]}, "omega": {"lin": [0.0, 1.0, 1001]}, "alpha": [0.2]}, "tasks"),
+    ({"alpha": {"lin": [0.01, 0.5, 100001]}}, "per axis"),
+    ({"c_pt": {"log": [1e-4, 1.0, 1000]}, "noise": {"lin": [0.0, 1.0, 1000]}, "reg": {"lin": [0.0, 1.0, 1000]},
+      "alpha": {"lin": [0.1, 0.5, 10]}}, "points"),
+])
+def test_grid_sizes_are_bounded(data, needle):
+    """Sizes a sweep (or the feasibility count of --describe) could never finish are refused
+    at once, naming the bound."""
+    t0 = time.perf_counter()
+    with pytest.raises(GridError, match=needle):
+        grid_from_dict(data)
+    assert time.perf_counter() - t0 < 5
