@@ -211,3 +211,53 @@ def test_documented_limits_match_the_code():
     rows = dict((name, (float(lo), float(hi))) for name, lo, hi in
                 re.findall(r"^\| (\w+) \| ([-+.e0-9]+) \| ([-+.e0-9]+) \|$", text, re.M))
     assert rows == {k: (float(lo), float(hi)) for k, (lo, hi) in LIMITS.items()}
+
+
+@pytest.mark.parametrize("args, code_wanted, needle", [
+    (["linear-teacher", "deep", "--depth", "1", "--dim", "5", "--n", "2", "--lr", "0.99"], 3, "diverged at step"),
+    (["head-energy", "--ft-time", "1e308", "--tau", "0"], 2, "budget"),
+    (["linear-teacher", "ntk", "--steps", "10000000000"], 2, "--steps"),
+])
+def test_former_hangs_stop_at_once(args, code_wanted, needle, capsys):
+    """Inputs that used to run for hours (a diverging GD loop, 1e308 of flow time, 1e10
+    steps) stop within seconds with one line."""
+    import time
+
+    t0 = time.perf_counter()
+    code, _, err = run(args, capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("ptft:")]
+    assert code == code_wanted and len(lines) == 1 and needle in lines[0], err
+    assert time.perf_counter() - t0 < 30
+
+
+def test_unwritable_output_is_exit_2_one_line(tmp_path, monkeypatch, capsys):
+    """A directory where no file can be created (as for a read-only one): one line, exit 2,
+    nothing left behind."""
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = run(["solve", "--alpha", "0.2", "--out", str(tmp_path / "r.csv")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "cannot write" in err and "Permission denied" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_theory_column_is_a_failure(monkeypatch, capsys):
+    """simulate: if the replica prediction is missing (NaN) for some alpha, exit 3, not 0."""
+    import numpy as np
+
+    import empirical.simulate as sim
+
+    real = sim.summarize
+
+    def without_theory(runs, *a, **k):
+        table = real(runs, *a, **k)
+        table["theory"] = np.nan
+        return table
+
+    monkeypatch.setattr(sim, "summarize", without_theory)
+    code, _, err = run(["simulate", "--alpha", "0.3", "--dim", "20", "--seeds", "2", "--quiet",
+                        "--device", "cpu"], capsys)
+    assert code == 3 and "theory" in err
