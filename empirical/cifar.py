@@ -20,11 +20,12 @@ import pickle
 from dataclasses import dataclass
 
 import numpy as np
+from symbolic.errors import DataError as _PtftDataError
 
 CIFAR_FILES = ("train", "test", "meta")
 
 
-class DataError(ValueError):
+class DataError(_PtftDataError):
     """Missing or malformed dataset, or a request the data cannot satisfy."""
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import torch
+from symbolic.errors import InputError
 
 
-class DeviceError(ValueError):
+class DeviceError(InputError):
     """The requested device does not exist here."""
 
 

@@ -11,13 +11,15 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg.blas import dsyrk
 
+from symbolic.errors import ConvergenceError
+
 ARG_MAX = 700.0          # largest |2 (X^T nu)_d| a trial step may reach
 ARMIJO = 1e-4
 MAX_BACKTRACK = 80
 _SMALL_H = 0.5           # |h| below which the series form of the decrease is used
 
 
-class FlowSolveError(RuntimeError):
+class FlowSolveError(ConvergenceError):
     """The dual Newton solve did not reach its tolerance (message is one line)."""
 
 

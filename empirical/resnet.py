@@ -26,13 +26,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 import torch.nn.functional as F
+from symbolic.errors import InputError
 
 # depth -> BasicBlocks per stage (4 stages); depth = 2 + 2 * sum(blocks)
 DEPTHS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 26: (3, 3, 3, 3), 34: (3, 4, 6, 3)}
 EARLY_MODULES = ("conv1", "bn1", "layer1", "layer2", "layer3")     # what kappa scales
 
 
-class ResNetConfigError(ValueError):
+class ResNetConfigError(InputError):
     """Invalid architecture or lever value."""
 
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from empirical.cifar import Dataset, ImageSet, protocol_split, sample_ft
 from empirical.resnet import Levers, ResNetConfig, ResNet, build_pretrain_model, reset_readout
+from symbolic.errors import InputError
 
 RESULT_KEY = ["c_pt", "kappa", "gamma_ft", "n_ft", "seed"]
 
@@ -215,7 +216,7 @@ def finetune(pt_model: ResNet, split, protocol: Protocol, gamma_ft: float, n_ft:
             "ft_images_per_s": log.images / max(log.seconds, 1e-9)}
 
 
-class ResumeError(ValueError):
+class ResumeError(InputError):
     """The result CSV to resume holds rows of a different experiment."""
 
 

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
+from symbolic.errors import CacheError
+
 GENERATOR_VERSION = "2"
 _HERE = Path(__file__).resolve().parent
 _TEMPLATE = _HERE / "templates" / "kernels.py.in"
@@ -25,10 +27,45 @@ _LOADED: dict[str, ModuleType] = {}
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("PTFT_CACHE_DIR", Path.home() / ".cache" / "ptft"))
+    """``$PTFT_CACHE_DIR/kernels`` (default ``~/.cache/ptft/kernels``), created if needed.
+
+    An empty ``PTFT_CACHE_DIR`` or one that is not a directory is refused
+    (:class:`symbolic.errors.CacheError`, one line); an unwritable one is replaced, with a
+    one-line note on stderr, by a private directory under the system temporary directory."""
+    env = os.environ.get("PTFT_CACHE_DIR")
+    if env is not None and not env.strip():
+        raise CacheError("PTFT_CACHE_DIR is set but empty: unset it or name a directory")
+    root = Path(env).expanduser() if env is not None else Path.home() / ".cache" / "ptft"
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"PTFT_CACHE_DIR={root} is not a directory")
     path = root / "kernels"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+    except OSError:
+        pass
+    return _fallback_dir(path)
+
+
+_FALLBACK_NOTED: list[Path] = []
+
+
+def _fallback_dir(wanted: Path) -> Path:
+    """A private, writable kernel directory under the temporary directory (mode 0700, owned
+    by this user; a foreign or unusable one is replaced by a fresh ``mkdtemp``)."""
+    base = Path(tempfile.gettempdir()) / f"ptft-kernels-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o077 or not os.access(base, os.W_OK | os.X_OK):
+            raise PermissionError
+    except OSError:
+        base = Path(tempfile.mkdtemp(prefix="ptft-kernels-"))
+    if base not in _FALLBACK_NOTED:
+        _FALLBACK_NOTED.append(base)
+        print(f"ptft: note: kernel cache {wanted} is not writable; using {base}", file=sys.stderr)
+    return base
 
 
 def _fingerprint(identity: str) -> str:
@@ -117,37 +154,113 @@ def _s_functions(penalty) -> str:
             + _function("gs", "s, c", gs) + _function("q2js", "s, c", q2js))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """tmp file + rename: a concurrent process never imports a half-written module.
-    (Not ``replica.cli.write_atomic``: numerics sits below replica, and that one reports
-    ``--out`` errors.)"""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+_SEAL = "# ptft-sha256 "
+
+
+def _seal(text: str) -> str:
+    """Source plus a last line with its hash, so a truncated or altered file is detected."""
+    text = text if text.endswith("\n") else text + "\n"
+    return text + _SEAL + hashlib.sha256(text.encode()).hexdigest() + "\n"
+
+
+def _intact(path: Path) -> bool:
+    """The file ends with the seal line and the hash matches what precedes it."""
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)          # no stray .tmp-*.py in the cache on failure
-        raise
+        data = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    body, sep, tail = data.rstrip("\n").rpartition("\n" + _SEAL)
+    return bool(sep) and hashlib.sha256((body + "\n").encode()).hexdigest() == tail.strip()
+
+
+def _pickle_ok(path: Path, count: int) -> bool:
+    """``path`` holds exactly ``count`` complete pickles (a structural scan: nothing is
+    unpickled or executed)."""
+    import io
+    import pickletools
+
+    try:
+        stream = io.BytesIO(path.read_bytes())
+        for _ in range(count):
+            for _op in pickletools.genops(stream):
+                pass
+        return count > 1 or stream.read(1) == b""
+    except Exception:                 # noqa: BLE001 - any parse failure means corrupt
+        return False
+
+
+def _repair_numba_cache(path: Path) -> None:
+    """Delete Numba cache files of module ``path`` that are truncated or corrupt (Numba
+    itself would raise on them instead of recompiling); refuse if they cannot be deleted."""
+    pycache = path.parent / "__pycache__"
+    if not pycache.is_dir():
+        return
+    files = list(pycache.glob(f"{path.stem}.*.nbi")) + list(pycache.glob(f"{path.stem}.*.nbc"))
+    bad = [f for f in files if not _pickle_ok(f, 2 if f.suffix == ".nbi" else 1)]
+    if not bad:
+        return
+    try:
+        for f in files:                    # index and data go together: drop them all
+            f.unlink(missing_ok=True)
+    except OSError:
+        raise CacheError(f"corrupt kernel cache entry {bad[0]} cannot be removed; delete it "
+                         "or point PTFT_CACHE_DIR elsewhere") from None
+
+
+def _remove_module_files(path: Path) -> None:
+    for f in [path, *(path.parent / "__pycache__").glob(f"{path.stem}.*")]:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _import(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module          # before exec: Numba's cache locator needs it
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 
 def _load_cached(identity: str, prefix: str, make_source) -> ModuleType:
-    """Import the generated module for ``identity``; ``make_source()`` runs only on a miss."""
+    """Import the generated module for ``identity``; ``make_source()`` runs only on a miss.
+
+    A cached file that is truncated, altered or fails to import is regenerated, as are
+    corrupt Numba cache files next to it."""
     key = _fingerprint(identity)
-    if key not in _LOADED:
-        path = cache_dir() / f"{prefix}_{key}.py"
-        if not path.exists():
-            _write_atomic(path, make_source())
-        _LOADED[key] = _import(path.stem, path)
-    return _LOADED[key]
+    if key in _LOADED:
+        return _LOADED[key]
+    directory = cache_dir()
+    path = directory / f"{prefix}_{key}.py"
+    if path.exists() and not _intact(path):
+        _remove_module_files(path)
+    if not path.exists():
+        _write_source(path, make_source())
+    _repair_numba_cache(path)
+    try:
+        module = _import(path.stem, path)
+    except Exception:                                   # noqa: BLE001 - rebuild once, then give up
+        _remove_module_files(path)
+        _write_source(path, make_source())
+        module = _import(path.stem, path)
+    _LOADED[key] = module
+    return module
+
+
+def _write_source(path: Path, text: str) -> None:
+    from .atomic import write_atomic
+
+    from symbolic.errors import OutputError
+
+    try:
+        write_atomic(_seal(text), path, what="kernel cache")
+    except OutputError as err:
+        raise CacheError(str(err)) from None
 
 
 def load(identity: str, make_penalty) -> ModuleType:
@@ -173,6 +286,8 @@ def builtin(name: str) -> ModuleType:
 
 def from_expression(text: str) -> ModuleType:
     """Kernels of a user penalty given as SymPy text in b (validated on a cache miss)."""
+    from symbolic.parse import parse_penalty
     from symbolic.penalty import make_penalty
 
+    parse_penalty(text)                  # refuse unsafe or malformed text even on a cache hit
     return load(f"expr:{text.strip()}", lambda: make_penalty(text.strip(), name="custom"))

@@ -3,21 +3,44 @@
 >>> from replica import Task, Init, solve
 >>> res = solve(Task(rho_pt=0.1, rho_ft=0.1, omega=1.0), Init(c_pt=1e-3), [0.1, 0.2])
 >>> res.to_frame()[["alpha", "gen_error", "converged"]]   # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so ``import replica`` (and ``ptft --help``)
+does not load SymPy, NumPy or Numba.
 """
-from .params import Init, ParameterError, Task
-from .solver import Accuracy, SolveResult, solve, solve_classes, solve_single
-from .table import table  # replica.table(grid, out) -> DataFrame; the module: `from replica.table import ...`
+from importlib import import_module
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ptft")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# public name -> submodule that defines it
+_LAZY = {"Task": ".params", "Init": ".params", "ParameterError": ".params",
+         "Accuracy": ".solver", "SolveResult": ".solver", "solve": ".solver", "solve_single": ".solver",
+         "solve_classes": ".solver", "table": ".table",
+         "regime_of": ".regimes", "optimize_init": ".optimize"}
 
 __all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
-           "table", "regime_of", "optimize_init"]
-
-_LAZY = {"regime_of": "replica.regimes", "optimize_init": "replica.optimize"}
+           "table", "regime_of", "optimize_init", "__version__"]
 
 
 def __getattr__(name):
-    # regime_of / optimize_init load their modules (and SciPy's optimiser) only when used
+    if name == "__version__":         # read on demand: importlib.metadata costs ~30 ms
+        globals()["__version__"] = _installed_version()
+        return globals()["__version__"]
+    if name == "table":               # the submodule is callable: replica.table(grid, out)
+        return import_module(".table", __name__)
     if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(_LAZY[name]), name)
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'replica' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

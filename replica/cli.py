@@ -1,7 +1,10 @@
 """The ``ptft`` command line.
 
-Exit codes: 0 success; 2 invalid input (one line on stderr); 3 some points did not
-converge (the table is still written, with ``converged`` False and the residual).
+Exit codes: 0 success; 2 refused input, data or output path (one line on stderr);
+3 some points did not converge or diverged (the table is still written, with ``converged``
+False, the residual and the phase); 130 interrupted (Ctrl-C); 1 an internal error (a bug:
+one line, ``PTFT_DEBUG=1`` shows the traceback). Only the modules of the command that runs
+are imported, so ``ptft --help`` needs neither SymPy nor NumPy.
 """
 from __future__ import annotations
 
@@ -10,15 +13,20 @@ import math
 import os
 import re
 import sys
-import tempfile
 
-import numpy as np
+from numerics.atomic import atomic_path, resolve_target
+from numerics.atomic import write_atomic as _write
+from symbolic.errors import EXIT_INPUT, EXIT_INTERRUPT, EXIT_NOCONV, InputError, PtftError
 
-EXIT_INPUT, EXIT_NOCONV = 2, 3
+__all__ = ["main", "InputError", "EXIT_INPUT", "EXIT_NOCONV", "write_atomic", "check_out"]
 
-
-class InputError(ValueError):
-    """Bad command-line input."""
+# Largest number of alpha points one command may ask for (the table has its own budget).
+MAX_ALPHAS = 100_000
+# Largest integer accepted in a list option (seeds, steps, taus): well inside int64.
+MAX_INT = 10**9
+# Largest array one command may allocate; a bigger request is refused up front with this
+# number in the message (rather than swapping or dying with MemoryError half-way).
+MEMORY_BUDGET = 8 << 30
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,6 +34,13 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # accept '--lambda-pt -0.99e-3': argparse's own pattern misses exponents
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+    def _parse_optional(self, arg_string):
+        # '-0.5,0.5', '-b**2', '-0.5:1' are values: ptft has no single-dash options but -h
+        if (arg_string.startswith("-") and not arg_string.startswith("--")
+                and arg_string not in self._option_string_actions and len(arg_string) > 1):
+            return None
+        return super()._parse_optional(arg_string)
 
     def error(self, message):          # one line, exit 2 (argparse prints usage otherwise)
         raise InputError(message)
@@ -49,7 +64,11 @@ def parse_alphas(text: str) -> list[float]:
             raise InputError(f"--alpha {text}: num must be >= 1")
         if not (math.isfinite(start) and math.isfinite(stop)):
             raise InputError(f"--alpha {text}: start and stop must be finite")
-        values = list(np.linspace(start, stop, num))
+        if num > MAX_ALPHAS:
+            raise InputError(f"--alpha {text}: at most {MAX_ALPHAS} points per command, got {num}")
+        values = [start + (stop - start) * k / (num - 1) for k in range(num)] if num > 1 else [start]
+    if len(values) > MAX_ALPHAS:
+        raise InputError(f"--alpha: at most {MAX_ALPHAS} points per command, got {len(values)}")
     for v in values:
         if math.isnan(v):
             raise InputError("--alpha contains NaN")
@@ -57,7 +76,9 @@ def parse_alphas(text: str) -> list[float]:
             raise InputError(f"--alpha must be finite, got {v}")
         if v <= 0:
             raise InputError(f"alpha must be > 0, got {v:g}")
-    return values
+    from replica.params import check_range
+
+    return [check_range("alpha", v) for v in values]
 
 
 def parse_int_list(text: str, option: str, minimum: int = 0) -> list[int]:
@@ -68,6 +89,8 @@ def parse_int_list(text: str, option: str, minimum: int = 0) -> list[int]:
         raise InputError(f"{option} '{text}' is not a comma-separated list of integers") from None
     if not values or min(values) < minimum:
         raise InputError(f"{option} values must be integers >= {minimum}, got '{text}'")
+    if max(values) > MAX_INT:
+        raise InputError(f"{option} values must be <= {MAX_INT}, got {max(values)}")
     return values
 
 
@@ -82,16 +105,62 @@ def parse_float_list(text: str, option: str) -> list[float]:
     return values
 
 
+def check_int(option: str, value: int, low: int, high: int) -> int:
+    """``low <= value <= high`` or a one-line InputError naming ``option``."""
+    if not low <= value <= high:
+        raise InputError(f"{option} must be an integer in [{low}, {high}], got {value}")
+    return value
+
+
+def check_seed(option: str, value: int) -> int:
+    """A seed NumPy and PyTorch both accept: 0 <= seed < 2^32."""
+    return check_int(option, value, 0, 2**32 - 1)
+
+
+MAX_SAMPLES = 10**6        # training samples N = alpha D of one simulated run
+
+
+def check_samples(alphas, dim: int) -> None:
+    """Every simulated run has N = round(alpha D) <= :data:`MAX_SAMPLES` samples."""
+    largest = max(alphas) * dim
+    if largest > MAX_SAMPLES:
+        raise InputError(f"alpha x --dim = {largest:.3g} training samples per run; at most {MAX_SAMPLES:.0e} "
+                         "(use a smaller alpha or --dim)")
+
+
+def check_memory(what: str, n_bytes: float) -> None:
+    """Refuse a request whose largest array exceeds :data:`MEMORY_BUDGET` (one line)."""
+    if n_bytes > MEMORY_BUDGET:
+        raise InputError(f"{what} needs {n_bytes / 2**30:.3g} GiB for one array, above the "
+                         f"{MEMORY_BUDGET >> 30} GiB budget; use smaller sizes")
+
+
+def finish_frame(frame, args, required=None) -> int:
+    """Write ``frame`` (``--format``/``--out``); exit 3 with one warning line when a column
+    of ``required`` (default: every numeric column) holds NaN or inf -- an empty or infinite
+    prediction is a failure, never a success."""
+    import numpy as np
+
+    write_atomic(render_frame(frame, args.format), args.out)
+    cols = list(required) if required is not None else list(frame.select_dtypes("number").columns)
+    bad = [c for c in cols if c in frame and not np.isfinite(frame[c].to_numpy(float)).all()]
+    if bad:
+        print(f"ptft: warning: non-finite values (NaN/inf) in {', '.join(bad)}: the computation failed "
+              "for some rows", file=sys.stderr)
+        return EXIT_NOCONV
+    return 0
+
+
 def add_output_options(p):
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--out", help="write the output to FILE (atomically) instead of stdout")
 
 
 def add_task_options(p):
-    g = p.add_argument_group("task (THEORY.md section 4)")
+    g = p.add_argument_group("task (sparse teachers; see docs/theory.md, Model)")
     g.add_argument("--rho-pt", type=float, default=0.1, help="rho_PT (default 0.1)")
-    g.add_argument("--rho-ft", type=float, default=0.1, help="rho_FT (default 0.1)")
-    g.add_argument("--omega", type=float, default=1.0, help="overlap omega = rho_FT^shared / rho_FT (default 1)")
+    g.add_argument("--rho-ft", type=float, help="rho_FT (default 0.1)")
+    g.add_argument("--omega", type=float, help="overlap omega = rho_FT^shared / rho_FT (default 1)")
     g.add_argument("--rho-shared", type=float, help="rho_FT^shared (with --rho-new, instead of --rho-ft/--omega)")
     g.add_argument("--rho-new", type=float, help="rho_FT^new")
     g.add_argument("--a-pt", type=float, default=1.0, help="PT teacher amplitude a_PT (default 1)")
@@ -100,7 +169,7 @@ def add_task_options(p):
 
 
 def add_init_options(p):
-    g = p.add_argument_group("initialisation (THEORY.md section 2)")
+    g = p.add_argument_group("initialisation (see docs/theory.md, Conventions)")
     g.add_argument("--c-pt", type=float, default=1e-3, help="c_PT > 0 (default 1e-3)")
     g.add_argument("--lambda-pt", type=float, default=0.0,
                    help="lambda_PT in absolute units, |lambda_PT| <= c_PT (default 0)")
@@ -181,6 +250,10 @@ def _figure_handler(figures: dict[str, str]):
     def handler(args) -> int:
         import importlib
 
+        if args.seeds is not None:
+            check_int("--seeds", args.seeds, 1, 10_000)
+        if args.dim is not None:
+            check_int("--dim", args.dim, 1, 100_000)
         module_name, func_name = figures[args.name].split(":")
         return getattr(importlib.import_module(module_name), func_name)(args)
     return handler
@@ -194,8 +267,12 @@ def task_from_args(args):
     if (args.rho_shared is None) != (args.rho_new is None):
         raise InputError("give both --rho-shared and --rho-new, or neither")
     if args.rho_shared is not None:
+        if args.rho_ft is not None or args.omega is not None:
+            raise InputError("give --rho-shared/--rho-new or --rho-ft/--omega, not both")
         return Task.from_shared_new(args.rho_pt, args.rho_shared, args.rho_new, **kw)
-    return Task(rho_pt=args.rho_pt, rho_ft=args.rho_ft, omega=args.omega, **kw)
+    rho_ft = 0.1 if args.rho_ft is None else args.rho_ft
+    omega = 1.0 if args.omega is None else args.omega
+    return Task(rho_pt=args.rho_pt, rho_ft=rho_ft, omega=omega, **kw)
 
 
 def init_from_args(args):
@@ -206,64 +283,21 @@ def init_from_args(args):
 
 
 def check_out(out: str | None, default: str | None = None) -> str:
-    """Absolute output path (``out`` or ``default``), checked before any work is done:
-    its directory must exist and it must not be a directory (one-line InputError)."""
-    path = os.path.abspath(out or default)
-    if not os.path.isdir(os.path.dirname(path)):
-        raise InputError(f"--out: directory {os.path.dirname(path)} does not exist")
-    if os.path.isdir(path):
-        raise InputError(f"--out: {path} is a directory, give a file name")
-    return path
+    """Absolute output path (``out`` or ``default``, symlinks followed), checked before any
+    work is done: its directory must exist and it must not be a directory (one line)."""
+    return resolve_target(out or default)
 
 
 def save_png_atomic(fig, out: str, **savefig_kw) -> None:
-    """``fig.savefig`` to a temporary file beside ``out``, then rename (mode 0644)."""
-    directory = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-", suffix=".png")
-    os.close(fd)
-    try:
+    """``fig.savefig`` to a temporary file beside ``out``, then rename."""
+    with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, **{"dpi": 130, **savefig_kw})
-        os.chmod(tmp, 0o644)          # mkstemp makes 0600
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_atomic(text: str, out: str | None) -> None:
-    """Write ``text`` to ``out`` via a temporary file + rename (stdout when ``out`` is None)."""
-    if not out:
-        sys.stdout.write(text)
-        return
-    if os.path.exists(out) and not os.path.isdir(out) and not os.path.isfile(out):
-        # a device or pipe (/dev/stdout, a FIFO): write through it; renaming over it would
-        # replace the device node itself
-        try:
-            with open(out, "w") as fh:
-                fh.write(text)
-        except OSError as err:
-            raise InputError(f"--out: cannot write {out} ({err.strerror})") from None
-        return
-    target = os.path.realpath(out)          # a symlink is written through, not replaced
-    directory = os.path.dirname(target)
-    if not os.path.isdir(directory):
-        raise InputError(f"--out: directory {directory} does not exist")
-    if os.path.isdir(target):
-        raise InputError(f"--out: {target} is a directory, give a file name")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".ptft-")
-    except OSError as err:
-        raise InputError(f"--out: cannot write in {directory} ({err.strerror})") from None
-    try:
-        os.fchmod(fd, 0o644)        # mkstemp makes 0600; a result file should be readable
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException as err:
-        os.unlink(tmp)            # no half-written or stray file on any failure
-        if isinstance(err, OSError):
-            raise InputError(f"--out: cannot write {target} ({err.strerror})") from None
-        raise
+    """Write ``text`` to ``out`` via a temporary file + rename (stdout when ``out`` is None);
+    see :func:`numerics.atomic.write_atomic`."""
+    _write(text, out)
 
 
 def render_frame(frame, fmt: str) -> str:
@@ -287,30 +321,57 @@ def render_frame_result(result, fmt: str) -> str:
     return head + render_frame(frame[cols], fmt)
 
 
+def flag_nonfinite(result):
+    """``result`` with every point whose gen_error is not finite marked ``converged=False``
+    and, where the solver called it converged, ``phase='divergent'`` (alpha = 1 with label
+    noise: the min-norm interpolator's error has a pole there). Never inf/NaN as success."""
+    import dataclasses
+
+    import numpy as np
+
+    bad = result.converged & ~np.isfinite(result.gen_error)
+    if not bad.any():
+        return result
+    return dataclasses.replace(result, converged=result.converged & ~bad,
+                               phase=np.where(bad, "divergent", result.phase))
+
+
 def finish_result(result, args) -> int:
+    import numpy as np
+
+    result = flag_nonfinite(result)
     write_atomic(render_frame_result(result, args.format), args.out)
     bad = ~result.converged
     if bad.any():
-        worst = float(np.nanmax(np.where(bad, result.residual, np.nan))) if np.isfinite(result.residual[bad]).any() else math.nan
+        diverged = int(np.sum(result.phase == "divergent"))
+        res = result.residual[bad]
+        worst = float(np.max(res[np.isfinite(res)])) if np.isfinite(res).any() else math.nan
+        note = f"; {diverged} diverged (phase 'divergent', gen_error infinite)" if diverged else ""
         print(f"ptft: warning: {int(bad.sum())} of {bad.size} points did not converge "
-              f"(largest residual {worst:.3g})", file=sys.stderr)
+              f"(largest residual {worst:.3g}){note}", file=sys.stderr)
         return EXIT_NOCONV
     return 0
 
 
 def _cmd_solve(args) -> int:
     from replica import solve
+    from replica.params import check_range
 
     result = solve(task_from_args(args), init_from_args(args), parse_alphas(args.alpha),
-                   reg=args.reg, progress=args.progress, rtol=args.rtol)
+                   reg=check_range("reg", args.reg), progress=args.progress,
+                    rtol=args.rtol)
     return finish_result(result, args)
 
 
 def _cmd_single(args) -> int:
     from replica import solve_single
+    from replica.params import check_range
 
+    if not (math.isfinite(args.rho) and 0.0 < args.rho <= 1.0):
+        raise InputError(f"--rho must lie in (0, 1], got {args.rho:g}")
     result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
-                          noise=args.noise, c=args.c, reg=args.reg, rtol=args.rtol)
+                          noise=check_range("noise", args.noise), c=check_range("c", args.c),
+                          reg=check_range("reg", args.reg), rtol=args.rtol)
     return finish_result(result, args)
 
 
@@ -327,23 +388,47 @@ def _cmd_verify(args) -> int:
     return main_verify(verbose=args.verbose)
 
 
-def main(argv=None) -> int:
-    from replica.params import ParameterError
-    from symbolic.penalty import PenaltyError
+def _version() -> str:
+    from replica import __version__
 
+    return __version__
+
+
+def main(argv=None) -> int:
+    """Run one command; every refusal is one line on stderr and an exit code (module doc)."""
+    import warnings
+
+    warnings.simplefilter("ignore", RuntimeWarning)    # the one-line error (or status) says it
     try:
+        if argv is None:
+            argv = sys.argv[1:]
+        if list(argv[:1]) in (["--version"], ["-V"]):
+            print(f"ptft {_version()}")
+            return 0
         args = build_parser().parse_args(argv)
         return args._handlers[args.command](args)
-    except (InputError, ParameterError, PenaltyError) as err:
-        print(f"ptft: error: {err}", file=sys.stderr)
-        return EXIT_INPUT
+    except PtftError as err:
+        print(f"ptft: error: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("ptft: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPT
+    except BrokenPipeError:                  # `ptft ... | head`: nothing more to say
+        sys.stderr.close()
+        return 0
+    except MemoryError:
+        print("ptft: error: out of memory (use fewer points, seeds or a smaller dimension)", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as err:                 # noqa: BLE001 - a bug: one line, traceback on request
+        if os.environ.get("PTFT_DEBUG"):
+            raise
+        first = (str(err).splitlines() or [""])[0][:200]
+        print(f"ptft: internal error: {type(err).__name__}: {first} (PTFT_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    # run the imported module's main: plug-ins raise replica.cli.InputError, which is not the
-    # class of the same name in this __main__ copy of the module
+    # run the imported module's main so that classes defined here are the ones plug-ins use
     from replica.cli import main as _main
     sys.exit(_main())

@@ -15,6 +15,11 @@ alpha list. Every per-value rule (c_pt > 0, rho in [0, 1], ...) is checked here 
 error naming the key; combinations (omega*rho_ft > rho_pt, |lambda_pt| > c_pt) are
 decided per point by :class:`Task` / :class:`Init` and recorded as infeasible rows, unless
 no point of the grid is feasible, which is an error.
+
+Sizes are bounded so a typo cannot exhaust memory: the file at most :data:`MAX_FILE_BYTES`,
+each axis at most :data:`MAX_AXIS` values, the whole grid at most :data:`MAX_POINTS` rows,
+at most :data:`MAX_COMBOS` distinct tasks and as many distinct initialisations;
+numeric values must also lie inside ``replica.params.LIMITS``.
 """
 from __future__ import annotations
 
@@ -31,7 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import TEACHERS, Init, ParameterError, Task
+from .params import LIMITS, TEACHERS, Init, ParameterError, Task, check_range
+
+MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
+MAX_AXIS = 100_000             # values per axis (alpha included)
+MAX_POINTS = 10**9             # rows of the whole table (~200 GB of parquet)
+MAX_COMBOS = 10**6             # distinct tasks (rho_pt, rho_ft, omega) and initialisations
+                               # (c_pt, lambda, gamma_ft, a_pt): each is checked one by one
 
 
 class GridError(ParameterError):
@@ -132,13 +143,21 @@ def load_grid(path) -> Grid:
     """Read and validate GRID.toml; a :class:`GridError` (one line) on any problem."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read(MAX_FILE_BYTES + 1)          # bounded: /dev/zero or a huge file
     except FileNotFoundError:
         raise GridError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise GridError(f"{path}: is a directory, give a GRID.toml file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise GridError(f"{path}: invalid TOML: {err}") from None
+    except OSError as err:
+        raise GridError(f"{path}: cannot read ({err.strerror or err})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise GridError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB, not a GRID.toml")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GridError(f"{path}: not a text file (invalid UTF-8)") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as err:
+        raise GridError(f"{path}: invalid TOML: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     return grid_from_dict(data)
 
 
@@ -163,6 +182,14 @@ def grid_from_dict(data: dict) -> Grid:
         raw = data.get(key, default)
         axes.append((key, _axis(key, raw)))
     grid = Grid(tuple(axes))
+    if grid.n_points > MAX_POINTS:
+        raise GridError(f"the grid has {grid.n_points:.3g} points; at most {MAX_POINTS:.0e} per table")
+    v = grid.values
+    lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"
+    for what, keys in (("tasks", ("rho_pt", "rho_ft", "omega")), ("initialisations", ("c_pt", lam, "gamma_ft", "a_pt"))):
+        n = math.prod(len(v[k]) for k in keys)
+        if n > MAX_COMBOS:
+            raise GridError(f"{', '.join(keys)}: {n:.3g} distinct {what}; at most {MAX_COMBOS:.0e} per table")
     _check_feasible(grid)
     return grid
 
@@ -176,6 +203,8 @@ def _axis(key: str, raw) -> tuple:
         values = [raw]
     if not values:
         raise GridError(f"{key}: empty list")
+    if len(values) > MAX_AXIS:
+        raise GridError(f"{key}: {len(values)} values; at most {MAX_AXIS} per axis")
     out = tuple(_value(key, v) for v in values)
     if len(set(out)) != len(out):
         dup = next(v for v in out if out.count(v) > 1)
@@ -196,6 +225,8 @@ def _range(key: str, spec: dict) -> list:
         raise GridError(f"{key}: range num must be an integer, got {num!r}")
     if num < 1:
         raise GridError(f"{key}: empty range (num = {num}, needs >= 1)")
+    if num > MAX_AXIS:
+        raise GridError(f"{key}: range num = {num}; at most {MAX_AXIS} values per axis")
     if num == 1 and start != stop:
         raise GridError(f"{key}: a 1-point range needs start == stop, got {start:g} and {stop:g}")
     if kind == "lin":
@@ -225,6 +256,11 @@ def _value(key: str, v):
         v = _number(key, v)
     if not rule(v):
         raise GridError(f"{key}: value {v!r} is not {wording}")
+    if key in LIMITS and v != 0:
+        try:
+            check_range(key, v)
+        except ParameterError as err:
+            raise GridError(f"{key}: {err}") from None
     return v
 
 

@@ -1,4 +1,10 @@
-"""Task and initialisation parameters, validated at the boundary (one clear error each)."""
+"""Task and initialisation parameters, validated at the boundary (one clear error each).
+
+Besides being finite, each value must lie inside :data:`LIMITS`: ranges wide enough for
+any experiment yet narrow enough that the replica equations stay in float64 range (beyond
+them c_FT or the quadrature overflows and the solver would return NaN or raise). They are
+listed in docs/tables.md and printed in each refusal.
+"""
 from __future__ import annotations
 
 import math
@@ -7,8 +13,29 @@ from dataclasses import dataclass
 TEACHERS = ("gaussian", "fixed")
 
 
-class ParameterError(ValueError):
+from symbolic.errors import InputError
+
+
+class ParameterError(InputError):
     """Invalid or infeasible parameters (message is one line)."""
+
+
+# name -> (smallest, largest) accepted magnitude; values outside are refused with one line.
+# Measured: c_pt = 1e100 or gamma_ft = 1e30 give NaN at alpha 0.2, a_pt or c_pt >= 1e200
+# overflow in c_FT, alpha <= 1e-300 gives NaN; these bounds leave margin on both sides.
+LIMITS = {"c_pt": (1e-100, 1e30), "a_pt": (0.0, 1e30), "gamma_ft": (0.0, 1e6), "noise": (0.0, 1e6),
+          "alpha": (1e-12, 1e12), "reg": (0.0, 1e6), "c": (1e-100, 1e30)}
+
+
+def check_range(name: str, value: float) -> float:
+    """``value`` as a float, finite and with ``|value|`` inside ``LIMITS[name]``;
+    one-line :class:`ParameterError` otherwise."""
+    value = _finite(name, value)
+    lo, hi = LIMITS[name]
+    if not lo <= abs(value) <= hi:
+        span = f"|{name}| <= {hi:g}" if lo == 0.0 else f"{lo:g} <= |{name}| <= {hi:g}"
+        raise ParameterError(f"{name} = {value:g} is outside the supported range {span}")
+    return value
 
 
 def _finite(name: str, value: float) -> float:
@@ -30,7 +57,7 @@ def _in_unit(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Task:
-    """Data parameters of PT+FT (THEORY.md section 4).
+    """Data parameters of PT+FT (sparse teachers; docs/theory.md, "Model").
 
     rho_pt : rho_PT, fraction of coordinates used by the PT teacher (value ``a_pt``).
     rho_ft : rho_FT, fraction used by the FT teacher; split by the overlap
@@ -54,8 +81,8 @@ class Task:
         if rho_ft <= 0.0:
             raise ParameterError("rho_ft must be > 0 (the FT teacher needs a support)")
         object.__setattr__(self, "rho_ft", rho_ft)
-        object.__setattr__(self, "a_pt", _finite("a_pt", self.a_pt))
-        noise = _finite("noise", self.noise)
+        object.__setattr__(self, "a_pt", check_range("a_pt", self.a_pt))
+        noise = check_range("noise", self.noise)
         if noise < 0.0:
             raise ParameterError(f"noise must be >= 0, got {noise:g}")
         object.__setattr__(self, "noise", noise)
@@ -99,7 +126,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Init:
-    """Initialisation (THEORY.md section 2).
+    """Initialisation of the diagonal network (docs/theory.md, "Conventions").
 
     c_pt : c_PT > 0, overall PT initialisation scale.
     lambda_pt : lambda_PT, first-layer^2 minus readout^2; absolute units unless
@@ -116,12 +143,13 @@ class Init:
         c_pt = _finite("c_pt", self.c_pt)
         if c_pt <= 0.0:
             raise ParameterError(f"c_pt must be > 0, got {c_pt:g}")
+        c_pt = check_range("c_pt", c_pt)
         lam = _finite("lambda_pt", self.lambda_pt)
         bound = 1.0 if self.relative else c_pt
         if abs(lam) > bound * (1 + 1e-12):
             unit = "|lambda_pt / c_pt| <= 1" if self.relative else f"|lambda_pt| <= c_pt = {c_pt:g}"
             raise ParameterError(f"lambda_pt = {lam:g} violates {unit}")
-        gamma = _finite("gamma_ft", self.gamma_ft)
+        gamma = check_range("gamma_ft", self.gamma_ft)
         if gamma < 0.0:
             raise ParameterError(f"gamma_ft must be >= 0, got {gamma:g}")
         object.__setattr__(self, "c_pt", c_pt)
@@ -145,7 +173,7 @@ def check_alphas(alphas) -> list[float]:
         a = _finite("alpha", a)
         if a <= 0.0:
             raise ParameterError(f"alpha must be > 0, got {a:g}")
-        out.append(a)
+        out.append(check_range("alpha", a))
     if not out:
         raise ParameterError("no alpha values given")
     return out

@@ -21,15 +21,12 @@ from functools import cached_property
 import mpmath
 import sympy as sp
 
+from .parse import PenaltyError, parse_penalty
 from .symbols import b, c, tau, x, z
 
 _XP = sp.Symbol("xp", positive=True)   # |x| on a half-line
 _NONSMOOTH = (sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise, sp.Max, sp.Min,
               sp.floor, sp.ceiling, sp.DiracDelta)
-
-
-class PenaltyError(ValueError):
-    """A penalty expression that ptft cannot use (message is one line)."""
 
 
 def _has_nonsmooth(expr: sp.Expr) -> bool:
@@ -180,17 +177,20 @@ def make_penalty(expr: sp.Expr | str, name: str = "custom", scale: sp.Expr | Non
     """Parse and validate a penalty; raise :class:`PenaltyError` with one line if unusable."""
     text = str(expr)
     if isinstance(expr, str):
-        try:
-            expr = sp.sympify(expr, locals={"b": b, "c": c}, evaluate=True)
-        except (sp.SympifyError, SyntaxError, TypeError) as err:
-            raise PenaltyError(f"penalty '{text}' is not a valid SymPy expression ({type(err).__name__})") from None
+        expr = parse_penalty(expr)           # never sympify: it evaluates the text as Python
+        text = " ".join(text.split())[:60]
     if not isinstance(expr, sp.Expr):
         raise PenaltyError(f"penalty '{text}' is not an expression")
     _check_symbols(expr, text)
     pen = Penalty(expr=expr, name=name, scale=scale)
-    if _has_nonsmooth(pen.dq_pos) or _has_nonsmooth(pen.dq_neg):
-        raise PenaltyError(f"penalty '{text}' has a kink away from b = 0, which is not supported")
-    _check_convex(pen, text)
+    try:
+        if _has_nonsmooth(pen.dq_pos) or _has_nonsmooth(pen.dq_neg):
+            raise PenaltyError(f"penalty '{text}' has a kink away from b = 0, which is not supported")
+        _check_convex(pen, text)
+    except PenaltyError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as err:   # e.g. overflow in a test point
+        raise PenaltyError(f"penalty '{text}' cannot be checked for convexity ({type(err).__name__})") from None
     return pen
 
 

@@ -94,3 +94,170 @@ def test_out_writes_through_symlinks_and_devices(tmp_path, capsys):
     assert link.is_symlink() and pd.read_csv(real).shape[0] == 1
     assert run(["solve", "--alpha", "0.2", "--format", "csv", "--out", "/dev/null"], capsys)[0] == 0
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+# -- the error contract (issue: bad input is refused, never executed) ------------------------
+@pytest.mark.parametrize("args, needle", [
+    (["optimize", "--alpha", "0.3", "--lambda-bounds", "-0.5,0.5", "--c-pt-bounds", "-1,1"], "c_pt"),
+    (["single", "--penalty", "-b**2", "--alpha", "0.3"], "not convex"),
+    (["solve-ext", "--variances", "-0.5:1", "--alpha", "0.2"], "sum to -0.5"),
+    (["solve", "--alpha", "-0.5,0.5"], "alpha must be > 0"),
+])
+def test_negative_values_are_values_not_options(args, needle, capsys):
+    """'-0.5,0.5', '-b**2', '-0.5:1' reach their option (and are judged on their merits)
+    instead of being rejected by the parser as unknown options."""
+    code, _, err = run(args, capsys)
+    assert code == 2 and needle in err and "expected one argument" not in err, err
+
+
+def test_negative_list_value_is_used(capsys):
+    code, out, err = run(["optimize", "--alpha", "0.3", "--lambda-bounds", "-0.5,0.5", "--grid", "2,2,2",
+                          "--starts", "1", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(out))
+    assert code in (0, 3), err
+    best = frame[frame.setting == "optimum"].iloc[0]          # the other rows are canonical settings
+    assert -0.5 <= best.lambda_pt_rel <= 0.5
+
+
+@pytest.mark.parametrize("extra", [["--omega", "0.5"], ["--rho-ft", "0.2"]])
+def test_conflicting_task_options_are_refused(extra, capsys):
+    code, _, err = run(["solve", "--rho-shared", "0.05", "--rho-new", "0.05", "--alpha", "0.2"] + extra, capsys)
+    assert code == 2 and "not both" in err
+
+
+@pytest.mark.parametrize("option, value", [("--c-pt", "1e308"), ("--c-pt", "1e-320"), ("--a-pt", "1e308"),
+                                           ("--gamma-ft", "1e308"), ("--noise", "1e308"), ("--alpha", "1e308"),
+                                           ("--alpha", "1e-320")])
+def test_values_outside_the_documented_limits_are_refused(option, value, capsys):
+    from replica.params import LIMITS
+
+    code, _, err = run(["solve", "--alpha", "0.2", option, value], capsys)
+    name = option[2:].replace("-", "_")
+    lo, hi = LIMITS[name]
+    assert code == 2 and "supported range" in err and f"{hi:g}" in err, err
+
+
+def test_limits_keep_the_solver_finite(capsys):
+    """At both ends of every documented range the solver gives finite, converged points
+    (so the limits refuse nothing that would have worked... and allow nothing that fails)."""
+    from replica.params import LIMITS
+
+    for name in ("c_pt", "a_pt", "gamma_ft", "noise"):
+        lo, hi = LIMITS[name]
+        for value in {max(lo, 1e-100 if name == "c_pt" else 0.0), hi}:
+            code, out, err = run(["solve", "--alpha", "0.2,0.6", "--format", "csv",
+                                  f"--{name.replace('_', '-')}", repr(value)], capsys)
+            frame = pd.read_csv(io.StringIO(out))
+            assert code == 0 and frame.converged.all() and frame.gen_error.notna().all(), (name, value, err)
+
+
+def test_alpha_one_with_noise_flagged_and_no_warning_leaks(capsys):
+    code, out, err = run(["solve", "--alpha", "1", "--noise", "0.1", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(out))
+    assert code == 3 and not frame.converged.any() and frame.phase.iloc[0] == "divergent"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ptft: warning:") and "RuntimeWarning" not in err
+
+
+def test_internal_error_is_one_line_exit_1(monkeypatch, capsys):
+    import replica.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    real = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_handler(real(), broken))
+    code, _, err = run(["solve"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "internal error: ZeroDivisionError" in err
+    monkeypatch.setenv("PTFT_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["solve"])
+
+
+def _with_handler(parser, handler):
+    parser.set_defaults(_handlers={"solve": handler})
+    return parser
+
+
+def test_version(capsys):
+    import replica
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"ptft {replica.__version__}"
+    from importlib.metadata import version
+
+    assert replica.__version__ == version("ptft")
+
+
+def test_help_is_fast_and_light():
+    """`ptft --help` imports none of the heavy libraries (measured: python -X importtime)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "replica.cli", "--help"], capture_output=True,
+                         text=True, timeout=60, cwd=root,
+                         env=dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert out.returncode == 0 and "usage: ptft" in out.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
+    assert not imported & {"numpy", "sympy", "scipy", "torch", "pandas", "numba"}, imported & {"numpy", "sympy"}
+
+
+def test_documented_limits_match_the_code():
+    """docs/errors.md lists every entry of replica.params.LIMITS with the same bounds."""
+    import re
+
+    from replica.params import LIMITS
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "docs", "errors.md")).read()
+    rows = dict((name, (float(lo), float(hi))) for name, lo, hi in
+                re.findall(r"^\| (\w+) \| ([-+.e0-9]+) \| ([-+.e0-9]+) \|$", text, re.M))
+    assert rows == {k: (float(lo), float(hi)) for k, (lo, hi) in LIMITS.items()}
+
+
+@pytest.mark.parametrize("args, code_wanted, needle", [
+    (["linear-teacher", "deep", "--depth", "1", "--dim", "5", "--n", "2", "--lr", "0.99"], 3, "diverged at step"),
+    (["head-energy", "--ft-time", "1e308", "--tau", "0"], 2, "budget"),
+    (["linear-teacher", "ntk", "--steps", "10000000000"], 2, "--steps"),
+])
+def test_former_hangs_stop_at_once(args, code_wanted, needle, capsys):
+    """Inputs that used to run for hours (a diverging GD loop, 1e308 of flow time, 1e10
+    steps) stop within seconds with one line."""
+    import time
+
+    t0 = time.perf_counter()
+    code, _, err = run(args, capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("ptft:")]
+    assert code == code_wanted and len(lines) == 1 and needle in lines[0], err
+    assert time.perf_counter() - t0 < 30
+
+
+def test_unwritable_output_is_exit_2_one_line(tmp_path, monkeypatch, capsys):
+    """A directory where no file can be created (as for a read-only one): one line, exit 2,
+    nothing left behind."""
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    code, _, err = run(["solve", "--alpha", "0.2", "--out", str(tmp_path / "r.csv")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "cannot write" in err and "Permission denied" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_theory_column_is_a_failure(monkeypatch, capsys):
+    """simulate: if the replica prediction is missing (NaN) for some alpha, exit 3, not 0."""
+    import numpy as np
+
+    import empirical.simulate as sim
+
+    real = sim.summarize
+
+    def without_theory(runs, *a, **k):
+        table = real(runs, *a, **k)
+        table["theory"] = np.nan
+        return table
+
+    monkeypatch.setattr(sim, "summarize", without_theory)
+    code, _, err = run(["simulate", "--alpha", "0.3", "--dim", "20", "--seeds", "2", "--quiet",
+                        "--device", "cpu"], capsys)
+    assert code == 3 and "theory" in err

@@ -342,3 +342,114 @@ def test_docs_example_runs(tmp_path):
     finally:
         os.chdir(cwd)
     assert (tmp_path / "table_slice.png").stat().st_size > 10_000
+
+
+# -- the --out contract: lock, symlinks, permissions, orphans ------------------------------
+def test_second_run_on_the_same_out_is_refused_naming_the_holder(tmp_path, capsys):
+    from replica.table import OutLock
+
+    path = write_grid(tmp_path, SMALL)
+    out = tmp_path / "t.parquet"
+    with OutLock(out):
+        assert main(["table", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in use" in err[0] and f"pid {os.getpid()}" in err[0], err
+    assert not out.exists()
+    assert main(["table", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0   # released
+    assert not (tmp_path / ".t.parquet.lock").exists()
+
+
+def test_symlinked_out_is_written_through(small_table, tmp_path):
+    target = tmp_path / "real" / "t.parquet"
+    target.parent.mkdir()
+    link = tmp_path / "link.parquet"
+    link.symlink_to(target)
+    run_table(SMALL, link, workers=1, chunk_rows=12)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    pd.testing.assert_frame_equal(read_table(target), small_table, check_exact=True)
+
+
+def test_unwritable_out_directory_is_exit_2(tmp_path, monkeypatch, capsys):
+    path = write_grid(tmp_path, SMALL)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(ro) else real(p, mode))
+    assert main(["table", str(path), "--out", str(ro / "t.csv"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not writable" in err[0]
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_workers_die_when_the_parent_is_killed(tmp_path):
+    grid_path = write_grid(tmp_path, KILL_GRID)
+    out = tmp_path / "t.parquet"
+    proc = subprocess.Popen(_sweep_cmd(grid_path, out, 2), env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        if len(workers) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the sweep did not start its workers"
+    os.kill(proc.pid, signal.SIGKILL)          # the parent only, as `kill -9 PID` would
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.05)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:                        # never leave them running, even when failing
+        os.kill(w, signal.SIGKILL)
+    assert not survivors
+
+
+def test_infinite_prediction_is_never_ok():
+    """alpha = 1 with label noise: the replica error is infinite (a pole of the min-norm
+    interpolator, error ~ noise^2 / |1 - alpha|); the row is noconv/divergent, its
+    neighbours are ok and grow towards the pole."""
+    grid = grid_from_dict({"noise": 0.1, "alpha": [0.9, 0.99, 1.0, 1.01, 1.1]})
+    frame = compute_chunk(grid, 0, 1)
+    pole = frame[frame.alpha == 1.0].iloc[0]
+    assert pole.status == "noconv" and pole.phase == "divergent" and not pole.converged
+    others = frame[frame.alpha != 1.0]
+    assert (others.status == "ok").all() and np.isfinite(others.gen_error).all()
+    near = others.set_index("alpha").gen_error
+    assert near[0.99] > near[0.9] and near[1.01] > near[1.1]
+
+
+@pytest.mark.parametrize("data, needle", [
+    ({"c_pt": {"log": [1e-4, 1.0, 1001]}, "gamma_ft": {"lin": [0.0, 1.0, 1001]}, "alpha": [0.2]}, "initialisations"),
+    ({"rho_ft": {"lin": [0.01, 1.0, 1001]}, "omega": {"lin": [0.0, 1.0, 1001]}, "alpha": [0.2]}, "tasks"),
+    ({"alpha": {"lin": [0.01, 0.5, 100001]}}, "per axis"),
+    ({"c_pt": {"log": [1e-4, 1.0, 1000]}, "noise": {"lin": [0.0, 1.0, 1000]}, "reg": {"lin": [0.0, 1.0, 1000]},
+      "alpha": {"lin": [0.1, 0.5, 10]}}, "points"),
+])
+def test_grid_sizes_are_bounded(data, needle):
+    """Sizes a sweep (or the feasibility count of --describe) could never finish are refused
+    at once, naming the bound."""
+    t0 = time.perf_counter()
+    with pytest.raises(GridError, match=needle):
+        grid_from_dict(data)
+    assert time.perf_counter() - t0 < 5

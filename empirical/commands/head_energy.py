@@ -7,8 +7,8 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
-from replica.cli import (InputError, add_output_options, check_out, parse_float_list, parse_int_list, render_frame,
-                         write_atomic)
+from replica.cli import (InputError, add_output_options, check_memory, check_out, check_seed,
+                         finish_frame, parse_float_list, parse_int_list)
 
 FIGURES = {"head-energy": "empirical.head_energy_figure:make_figure"}
 
@@ -42,6 +42,11 @@ def smoothings_arg(text: str, name: str) -> list[float]:
 def setup_from_args(args):
     from empirical.head_energy import HeadEnergySetup
 
+    check_seed("--seed", args.seed)
+    for option in ("dim", "n_samples", "features", "classes"):     # lower bounds: HeadEnergySetup
+        if getattr(args, option) > 10**6:
+            raise InputError(f"--{option.replace('_', '-')} must be <= 1000000, got {getattr(args, option)}")
+    check_memory("--dim x --n-samples", 8.0 * args.dim * max(args.n_samples, args.features))
     try:
         return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
                                classes=args.classes, overlap=args.overlap, head_scale=args.head_scale,
@@ -53,9 +58,14 @@ def setup_from_args(args):
 def _cmd(args) -> int:
     from empirical.head_energy import energy_sweep
 
+    from empirical.head_energy import MAX_STEPS
+
     taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
+    if max(taus) > MAX_STEPS:
+        raise InputError(f"--tau values must be <= {MAX_STEPS} probing steps, got {max(taus)}")
+    if len(taus) * len(smoothings) > 10_000:
+        raise InputError(f"--tau x --smoothing gives {len(taus) * len(smoothings)} runs; at most 10000")
     if args.out:                 # fail before the computation, not after it
         check_out(args.out)
     frame = energy_sweep(setup_from_args(args), taus, smoothings, progress=True)
-    write_atomic(render_frame(frame, args.format), args.out)
-    return 0
+    return finish_frame(frame, args)

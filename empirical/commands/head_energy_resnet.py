@@ -10,7 +10,7 @@ Torch is imported only inside the handler, so ``ptft --help`` stays light.
 from __future__ import annotations
 
 from empirical.commands.head_energy import smoothings_arg
-from replica.cli import InputError, add_output_options, check_out, parse_int_list, write_atomic
+from replica.cli import InputError, add_output_options, check_int, check_out, parse_int_list, write_atomic
 
 FIGURES = {"head-energy-resnet": "empirical.head_energy.resnet:make_figure"}
 
@@ -76,8 +76,12 @@ def _cmd(args) -> int:
     from replica.cli import render_frame
 
     taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    check_int("--seeds", args.seeds, 1, 1000)
+    if max(taus) > 10_000:
+        raise InputError(f"--tau values must be <= 10000 probing epochs, got {max(taus)}")
+    for option, value in (("--ft-epochs", args.ft_epochs), ("--n-ft", args.n_ft)):
+        if value is not None:
+            check_int(option, value, 1, 10**6)
     _check_paths(args.out, args.workdir)
     device = prepare_device(args.device, 1)
     dataset, protocol, setup = experiment_from_args(args)

@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import replace
 
-from replica.cli import InputError, parse_float_list, parse_int_list
+from replica.cli import InputError, check_int, parse_float_list, parse_int_list
 
 FIGURES = {"fig4": "empirical.resnet_figure:make"}
 
@@ -127,6 +127,10 @@ def run_experiment(dataset, protocol, settings, n_ft, seeds, device, out, workdi
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise InputError(f"--workdir: {workdir} exists and is not a directory")
     try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"--workdir: cannot create {workdir} ({err.strerror})") from None
+    try:
         return run_grid(dataset, protocol, settings, n_ft, seeds, device, workdir, out, progress=progress)
     except ResumeError as err:
         raise InputError(f"--out {out}: {err}") from None
@@ -143,8 +147,10 @@ def summary(frame) -> str:
 def _cmd_resnet(args) -> int:
     from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT
 
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    check_int("--seeds", args.seeds, 1, 1000)
+    for option in ("pt_epochs", "ft_epochs"):
+        if getattr(args, option) is not None:
+            check_int(f"--{option.replace('_', '-')}", getattr(args, option), 1, 10**5)
     settings = settings_from_args(args)
     device = prepare_device(args.device, args.threads)
     dataset = load_dataset(args)

@@ -2,8 +2,8 @@
 ``ptft figure fig3``: the paper's Figure 3."""
 from __future__ import annotations
 
-from replica.cli import (InputError, add_init_options, add_output_options, add_task_options, check_out,
-                         init_from_args, parse_alphas, render_frame, task_from_args,
+from replica.cli import (InputError, add_init_options, add_output_options, add_task_options, check_int,
+                         check_memory, check_samples, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
                          write_atomic)
 
 FIGURES = {"fig3": "empirical.fig3:make"}
@@ -30,8 +30,10 @@ def register(sub) -> dict:
 def _cmd_simulate(args) -> int:
     from empirical.simulate import SimConfig, Setting, simulate, summarize
 
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
+    check_int("--seeds", args.seeds, 1, 100_000)
+    check_int("--dim", args.dim, 10, 100_000)
+    if args.alpha_pt is not None and not (0 < args.alpha_pt <= 1e6):
+        raise InputError(f"--alpha-pt must be finite, > 0 and <= 1e6, got {args.alpha_pt}")
     for path in (args.out, args.runs):       # fail before the (long) simulation, not after it
         if path:
             check_out(path)
@@ -42,6 +44,9 @@ def _cmd_simulate(args) -> int:
     except ValueError as err:
         raise InputError(str(err)) from None
     alphas = parse_alphas(args.alpha)
+    largest = max(alphas + [args.alpha_pt or 0.0])
+    check_samples([largest], args.dim)
+    check_memory("one run at this --dim and largest alpha (N x D design)", 8.0 * largest * args.dim ** 2)
     try:
         runs = simulate([setting], alphas, cfg, progress=not args.quiet)
     except ValueError as err:          # e.g. group sizes infeasible after rounding at this D
@@ -51,10 +56,18 @@ def _cmd_simulate(args) -> int:
         write_atomic(runs.to_csv(index=False, float_format="%.10g"), args.runs)
     cols = ["alpha", "gen_error", "se", "n_runs", "theory", "z", "n_converged", "max_drift"]
     write_atomic(render_frame(table[cols], args.format), args.out)
+    import sys
+
+    import numpy as np
+
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
-        import sys
         print(f"ptft: warning: {bad} alpha values have runs that did not converge "
               "(see --runs for stop_reason)", file=sys.stderr)
+        return 3
+    empty = [c for c in ("gen_error", "theory") if not np.isfinite(table[c].to_numpy(float)).all()]
+    if empty:                          # an empty theory column is a failure, not a result
+        print(f"ptft: warning: non-finite values in {', '.join(empty)} (the replica prediction or the "
+              "simulation failed at some alpha)", file=sys.stderr)
         return 3
     return 0

@@ -28,6 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# most gradient steps one probing or fine-tuning run may take (about a minute of CPU time at
+# the default sizes); larger requests are refused up front, not left to run for hours
+MAX_STEPS = 10**6
+
+
 @dataclass(frozen=True)
 class HeadEnergySetup:
     """Sizes and training settings of the two-layer linear model.
@@ -60,6 +65,12 @@ class HeadEnergySetup:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= low):
                 raise ValueError(f"{name} must be finite and >= {low:g}, got {value}")
+        if self.ft_time / self.lr > MAX_STEPS:          # fine-tuning takes at least ft_time/lr steps
+            raise ValueError(f"ft_time / lr = {self.ft_time / self.lr:.3g} steps exceeds the budget of "
+                             f"{MAX_STEPS:.0e} steps; use a shorter ft_time or a larger lr")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2^32), got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,10 @@ def probe_head(X, labels, B, V, steps: int, lr: float, smoothing: float = 0.0) -
     V = np.array(V, float)
     for _ in range(steps):
         V -= lr * (softmax(Z @ V.T) - T).T @ Z / n
+    if not np.isfinite(V).all():
+        from symbolic.errors import ConvergenceError
+
+        raise ConvergenceError(f"head probing diverged ({steps} steps at lr {lr:g}); use a smaller lr")
     return V
 
 
@@ -150,6 +165,12 @@ def finetune(X, labels, B, V, time: float, lr: float):
         if k % 20 == 0:        # the bound moves slowly; SVDs every step would dominate the cost
             c = 0.5 * (np.linalg.norm(V, 2) ** 2 * lam_x + np.linalg.norm(X @ B.T, 2) ** 2 / n)
         k += 1
+        if not math.isfinite(c) or k > MAX_STEPS:
+            from symbolic.errors import ConvergenceError
+
+            why = "diverged (curvature bound not finite)" if not math.isfinite(c) else \
+                f"needed more than {MAX_STEPS:.0e} steps (curvature bound {c:.3g})"
+            raise ConvergenceError(f"fine-tuning {why} at time {t:.3g} of {time:g}; use a shorter ft_time")
         step = min(lr, 1.0 / c, time - t)
         gV, gB = gradients(X, T, B, V)
         V -= step * gV

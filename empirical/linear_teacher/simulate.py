@@ -96,15 +96,33 @@ def train_deep_linear(X, y, theta_s, depth: int, *, width: int = 4, lr: float = 
     layers = [w.requires_grad_(j >= freeze_first) for j, w in enumerate(balanced_layers(theta_s, depth, width))]
     trained = [w for w in layers if w.requires_grad]
     opt = torch.optim.SGD(trained, lr=lr)
-    for _ in range(max_steps):
+    first = None
+    for step in range(max_steps):
         theta = _end_to_end(layers)
         loss = 0.5 * torch.mean((Xt @ theta - yt) ** 2)
-        if loss.item() < tol:
+        value = loss.item()
+        first = value if first is None else first
+        if value < tol:
             break
+        _check_diverged(value, first, step, f"deep linear GD (depth {depth}, lr {lr:g})")
         opt.zero_grad()
         loss.backward()
         opt.step()
     return _end_to_end(layers).detach().numpy().copy()
+
+
+# a loss this many times above its starting value only grows further: GD has diverged
+DIVERGENCE_FACTOR = 1e8
+
+
+def _check_diverged(loss: float, first: float, step: int, what: str) -> None:
+    """Stop a GD loop whose loss is not finite or has grown by :data:`DIVERGENCE_FACTOR`
+    (:class:`symbolic.errors.ConvergenceError`, exit 3) instead of running every step."""
+    if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first, 1e-300):
+        from symbolic.errors import ConvergenceError
+
+        raise ConvergenceError(f"{what} diverged at step {step} (loss {loss:.3g}, started at {first:.3g}); "
+                               "use a smaller learning rate")
 
 
 def _end_to_end(layers):
@@ -164,10 +182,14 @@ class WideReLU:
 
         yt = torch.as_tensor(y, dtype=torch.float64)
         opt = torch.optim.SGD([self.W], lr=lr)
-        for _ in range(steps):
+        first = None
+        for step in range(steps):
             loss = 0.5 * torch.mean((self(X) - yt) ** 2)
-            if loss.item() < tol:
+            value = loss.item()
+            first = value if first is None else first
+            if value < tol:
                 break
+            _check_diverged(value, first, step, f"wide ReLU GD (lr {lr:g})")
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -107,8 +107,15 @@ def _cmd_solve_ext(args) -> int:
     if args.alpha_pt is not None and not (math.isfinite(args.alpha_pt) and args.alpha_pt > 0):
         raise InputError(f"--alpha-pt must be finite and > 0, got {args.alpha_pt}")
     var = parse_variances(args.variances, args.group_variances)
-    if args.simulate and (args.dim < 10 or args.seeds < 2):
-        raise InputError("--simulate needs --dim >= 10 and --seeds >= 2")
+    if args.alpha_pt is not None and args.alpha_pt > 1e6:
+        raise InputError(f"--alpha-pt must be <= 1e6, got {args.alpha_pt:g}")
+    if args.simulate:
+        from replica.cli import check_int, check_memory, check_samples
+
+        check_int("--dim", args.dim, 10, 100_000)
+        check_int("--seeds", args.seeds, 2, 100_000)
+        check_samples(alphas + [args.alpha_pt or 0.0], args.dim)
+        check_memory("--simulate at this --dim and largest alpha", 8.0 * args.dim ** 2 * max(alphas + [args.alpha_pt or 0]))
     res = _solve(task, init, alphas, args.alpha_pt, var, args.progress, args.rtol)
     frame = res.to_frame()
     if args.simulate:
@@ -120,10 +127,16 @@ def _cmd_solve_ext(args) -> int:
             frame["sim_param_error"] = sim["param_error"].to_numpy()
             frame["sim_param_se"] = sim["param_se"].to_numpy()
             frame["z_param"] = (frame["sim_param_error"] - frame["param_error"]) / frame["sim_param_se"]
+    import numpy as np
+
+    finite = np.isfinite(frame["gen_error"].to_numpy(float))
+    frame["converged"] = frame["converged"].to_numpy(bool) & finite     # inf/NaN is never success
+    if args.simulate:
+        finite &= np.isfinite(frame["sim_gen_error"].to_numpy(float))
     write_atomic(_render(frame, args, res.info), args.out)
-    bad = ~frame["converged"].to_numpy(bool)
+    bad = ~frame["converged"].to_numpy(bool) | ~finite
     if bad.any():
-        print(f"ptft: warning: {int(bad.sum())} of {bad.size} points did not converge "
+        print(f"ptft: warning: {int(bad.sum())} of {bad.size} points did not converge or are not finite "
               f"(largest residual {frame['residual'][bad].max():.3g})", file=sys.stderr)
         return EXIT_NOCONV
     return 0

@@ -6,21 +6,26 @@
     ptft linear-teacher ntk --distance 0,0.3,1        (wide ReLU nets vs NTK prediction and bound)
     ptft figure linear-teacher [--quick]
 
-Only numpy is imported at start-up (the rest lazily; torch only by ``deep``).
+Nothing heavy is imported at start-up (numpy and the rest lazily; torch only by ``deep``/``ntk``).
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from replica.cli import (InputError, add_output_options, check_int, check_memory, check_seed, finish_frame,
+                         parse_float_list, render_frame, write_atomic)
 
-from replica.cli import InputError, add_output_options, parse_float_list, render_frame, write_atomic
+MAX_DIM = 100_000         # dimensions d of the linear-teacher problems
+MAX_STEPS = 10**6         # GD steps per training stage (ntk)
+MAX_DISTANCE = 1e6        # ||theta_S - theta_T|| / ||theta_T||
 
 FIGURES = {"linear-teacher": "replica.linear_teacher_figure:make_figure"}
 
 
 def parse_counts(text: str, name: str) -> list[int]:
     """'10,20,40' or 'start:stop:num' (inclusive, rounded to integers) -> sorted unique ints >= 1."""
+    import numpy as np
+
     try:
         if ":" in text:
             start, stop, num = text.split(":")
@@ -61,12 +66,22 @@ def _add_pair_options(p):
 def pair_from_args(args):
     from replica.linear_teacher import make_pair, make_spectrum
 
-    if args.dim < 1:
-        raise InputError(f"--dim must be >= 1, got {args.dim}")
+    check_int("--dim", args.dim, 1, MAX_DIM)
+    check_seed("--seed", args.seed)
     if args.ridge < 0 or not math.isfinite(args.ridge):
         raise InputError(f"--ridge must be a finite number >= 0, got {args.ridge}")
-    lam = make_spectrum(args.spectrum, args.dim, args.decay)
-    return make_pair(lam, args.distance, args.placement, fraction=args.fraction, noise=args.noise, seed=args.seed)
+    for option, value, high in (("--distance", args.distance, MAX_DISTANCE), ("--noise", args.noise, 1e6),
+                                ("--decay", args.decay, 1e3), ("--ridge", args.ridge, 1e12)):
+        if not (math.isfinite(value) and abs(value) <= high):
+            raise InputError(f"{option} must be a finite number with |value| <= {high:g}, got {value}")
+    try:
+        lam = make_spectrum(args.spectrum, args.dim, args.decay)
+        return make_pair(lam, args.distance, args.placement, fraction=args.fraction, noise=args.noise,
+                         seed=args.seed)
+    except ValueError as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(str(err)) from None
 
 
 def register(subparsers) -> dict:
@@ -114,6 +129,7 @@ render = render_frame        # the name other commands import
 
 def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
     """Theory columns for each n, plus Monte Carlo mean/sem columns when mc_seeds > 0."""
+    import numpy as np
     import pandas as pd
 
     from replica.linear_teacher import risk_curves
@@ -140,11 +156,14 @@ def risk_frame(pair, ns, ridge: float, mc_seeds: int, progress: bool = False):
 
 def _cmd_risk(args) -> int:
     pair = pair_from_args(args)
-    if args.monte_carlo < 0:
-        raise InputError(f"--monte-carlo must be >= 0, got {args.monte_carlo}")
-    frame = risk_frame(pair, parse_counts(args.n, "--n"), args.ridge, args.monte_carlo, progress=True)
-    write_atomic(render(frame, args.format), args.out)
-    return 0
+    check_int("--monte-carlo", args.monte_carlo, 0, 100_000)
+    ns = parse_counts(args.n, "--n")
+    if len(ns) > 100_000:
+        raise InputError(f"--n: at most 100000 sample sizes, got {len(ns)}")
+    if args.monte_carlo:
+        check_memory("--monte-carlo with this --n and --dim", 8.0 * max(ns) * args.dim)
+    frame = risk_frame(pair, ns, args.ridge, args.monte_carlo, progress=True)
+    return finish_frame(frame, args, required=["risk_ft", "risk_scratch", "risk_zero_shot"])
 
 
 def _cmd_sample_complexity(args) -> int:
@@ -160,26 +179,34 @@ def _cmd_sample_complexity(args) -> int:
 
 def _cmd_deep(args) -> int:
     depths = parse_counts(args.depth, "--depth")
-    if args.dim < 2 or not 1 <= args.n < args.dim:
-        raise InputError(f"need --dim >= 2 and 1 <= --n < --dim, got dim={args.dim}, n={args.n}")
-    if not (-1 < args.cosine < 1 and args.scale > 0 and 0 < args.lr < 1):
-        raise InputError("need -1 < --cosine < 1, --scale > 0 and 0 < --lr < 1")
+    if max(depths) > 100:
+        raise InputError(f"--depth values must be <= 100, got {max(depths)}")
+    check_int("--dim", args.dim, 2, 10_000)
+    check_seed("--seed", args.seed)
+    if not 1 <= args.n < args.dim:
+        raise InputError(f"need 1 <= --n < --dim, got dim={args.dim}, n={args.n}")
+    if not (-1 < args.cosine < 1 and 0 < args.scale <= 1e6 and 0 < args.lr < 1):
+        raise InputError("need -1 < --cosine < 1, 0 < --scale <= 1e6 and 0 < --lr < 1")
     import torch
 
     from empirical.linear_teacher.simulate import deep_linear_table
 
     torch.set_num_threads(1)
     frame = deep_linear_table(depths, args.dim, args.n, args.cosine, args.scale, args.seed, lr=args.lr)
-    write_atomic(render(frame, args.format), args.out)
-    return 0
+    return finish_frame(frame, args)
 
 
 def _cmd_ntk(args) -> int:
     distances = parse_floats(args.distance, "--distance", positive=False)
-    if any(v < 0 for v in distances):
-        raise InputError(f"--distance values must be finite numbers >= 0, got '{args.distance}'")
-    if args.dim < 2 or args.n_source < 1 or args.n_target < 1 or args.width < 2 or args.steps < 1:
-        raise InputError("need --dim >= 2, --n-source >= 1, --n-target >= 1, --width >= 2, --steps >= 1")
+    if any(not 0 <= v <= MAX_DISTANCE for v in distances):
+        raise InputError(f"--distance values must be finite numbers in [0, {MAX_DISTANCE:g}], got '{args.distance}'")
+    check_int("--dim", args.dim, 2, 10_000)
+    check_int("--n-source", args.n_source, 1, 100_000)
+    check_int("--n-target", args.n_target, 1, 100_000)
+    check_int("--width", args.width, 2, 10**6)
+    check_int("--steps", args.steps, 1, MAX_STEPS)
+    check_seed("--seed", args.seed)
+    check_memory("--width with these sample sizes", 8.0 * args.width * max(args.n_source, args.n_target, 2000, args.dim))
     import torch
 
     from empirical.linear_teacher.simulate import ntk_finetune_table
@@ -187,5 +214,4 @@ def _cmd_ntk(args) -> int:
     torch.set_num_threads(1)
     frame = ntk_finetune_table(distances, dim=args.dim, n_source=args.n_source, n_target=args.n_target,
                                width=args.width, seed=args.seed, steps=args.steps)
-    write_atomic(render(frame, args.format), args.out)
-    return 0
+    return finish_frame(frame, args)

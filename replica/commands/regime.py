@@ -50,7 +50,14 @@ def _cmd_regime(args) -> int:
     from replica.cli import init_from_args, task_from_args, write_atomic
     from replica.regimes import Thresholds, classify, regime_of
 
+    from replica.cli import InputError
+
     task, init = task_from_args(args), init_from_args(args)
+    if args.b is not None and not 1e-6 <= args.b <= 1e6:
+        raise InputError(f"--b: the scale b must lie in [1e-6, 1e6], got {args.b:g}")
+    for option, value in (("--l-rich", args.l_rich), ("--dependence", args.dependence)):
+        if not (value == value and abs(value) <= 1e6):
+            raise InputError(f"{option} must be a finite number with |value| <= 1e6, got {value}")
     rep = regime_of(task, init, b=args.b, thresholds=Thresholds(args.l_rich, args.dependence))
     frame = rep.to_frame()
     frame["group_class"] = classify(frame.l_order.to_numpy(), frame.pd_norm.to_numpy(), rep.thresholds)
@@ -62,6 +69,13 @@ def _cmd_regime(args) -> int:
             f"dependent if PD/(1-l) >= {rep.thresholds.dependence:g}; cost ratio unused/used "
             f"q = {rep.cost_ratio:.4g})\n")
     write_atomic(_render(frame, args.format, head), args.out)
+    import math
+    import sys
+
+    if not all(math.isfinite(v) for v in (rep.l_order, rep.pd, rep.pd_norm, rep.cost_ratio)):
+        print("ptft: warning: the regime axes are not finite here (overflow); the regime is not determined",
+              file=sys.stderr)
+        return 3
     return 0
 
 
@@ -80,8 +94,17 @@ def _cmd_optimize(args) -> int:
     grid = tuple(parse_int_list(args.grid, "--grid", minimum=1))
     if len(grid) != 3:
         raise InputError(f"--grid must be three integers 'n1,n2,n3', got '{args.grid}'")
-    if args.starts < 1:
-        raise InputError(f"--starts must be >= 1, got {args.starts}")
+    if grid[0] * grid[1] * grid[2] > 100_000:
+        raise InputError(f"--grid {args.grid} has {grid[0] * grid[1] * grid[2]} points; at most 100000")
+    if not 1 <= args.starts <= 1000:
+        raise InputError(f"--starts must be in [1, 1000], got {args.starts}")
+    from replica.params import check_range
+
+    for name, pair in (("c_pt", bounds.c_pt), ("gamma_ft", bounds.gamma_ft)):
+        for v in pair:
+            check_range(name, v)
+    if not all(-1 <= v <= 1 for v in bounds.lambda_rel):
+        raise InputError(f"--lambda-bounds must lie in [-1, 1], got '{args.lambda_bounds}'")
     res = optimize_init(task, alphas, bounds=bounds, grid=grid, n_starts=args.starts, progress=args.progress)
     name, canon = res.best_canonical
     what = f"alpha={alphas[0]:g}" if len(alphas) == 1 else f"mean over {len(alphas)} alphas in [{min(alphas):g}, {max(alphas):g}]"

@@ -41,13 +41,20 @@ def _cmd_table(args) -> int:
 
 def _run(grid, args, exit_noconv: int) -> int:
     from replica.table import ChunkFailure, run_table
+    from symbolic.errors import PtftError
 
     try:
         summary = run_table(grid, args.out, workers=args.workers, dask=args.dask, resume=args.resume,
                             chunk_rows=args.chunk_rows, progress=not args.quiet)
-    except (ChunkFailure, OSError) as err:       # e.g. disk full: the parts so far are kept
-        print(f"ptft: error: {err}", file=sys.stderr)
+    except ChunkFailure as err:                  # the computation failed: the parts so far are kept
+        print(f"ptft: error: {err.one_line()}", file=sys.stderr)
         return 1
+    except PtftError:                            # refused before or while writing: the CLI's one line
+        raise
+    except OSError as err:                       # e.g. disk full: the parts so far are kept
+        print(f"ptft: error: --out {args.out}: {err.strerror or err} ({err.filename or 'output'}); "
+              "finished chunks are kept, continue with --resume", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"ptft: interrupted; finished chunks are kept, continue with: ptft table {args.grid} "
               f"--out {args.out} --resume", file=sys.stderr)
