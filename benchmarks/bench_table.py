@@ -64,7 +64,7 @@ def _run(cmd: list[str]) -> tuple[float, str]:
 
 
 def _ptft(*args) -> list[str]:
-    return [sys.executable, "-m", "replica.cli", "table", *map(str, args)]
+    return [sys.executable, "-m", "replica.app.cli", "table", *map(str, args)]
 
 
 def describe(grid: Path) -> dict:

@@ -231,8 +231,8 @@ def read_results(path: str | None) -> pd.DataFrame:
 
 
 def write_results(frame: pd.DataFrame, path: str) -> None:
-    """Atomic CSV write (``replica.cli.write_atomic``: temporary file + os.replace)."""
-    from replica.cli import write_atomic
+    """Atomic CSV write (``numerics.atomic.write_atomic``: temporary file + os.replace)."""
+    from numerics.atomic import write_atomic
 
     write_atomic(frame.to_csv(index=False, float_format="%.8g"), path)
 

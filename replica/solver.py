@@ -520,3 +520,16 @@ def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian",
     info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}
     return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info,
                          rtol=rtol)
+
+
+def flag_nonfinite(result):
+    """``result`` with every point whose gen_error is not finite marked ``converged=False``
+    and, where the solver called it converged, ``phase='divergent'`` (alpha = 1 with label
+    noise: the min-norm interpolator's error has a pole there). Never inf/NaN as success."""
+    import dataclasses
+
+    bad = result.converged & ~np.isfinite(result.gen_error)
+    if not bad.any():
+        return result
+    return dataclasses.replace(result, converged=result.converged & ~bad,
+                               phase=np.where(bad, "divergent", result.phase))

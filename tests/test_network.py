@@ -177,7 +177,7 @@ def test_real_pretraining_by_training_matches_the_flow_end_point_route():
     (["--seeds", "0"], "seeds"),
 ])
 def test_simulate_cli_bad_input_is_one_line_exit_2(argv, needle, capsys):
-    from replica.cli import main
+    from replica.app.cli import main
 
     code = main(["simulate", "--quiet", "--dim", "200", "--seeds", "2", "--alpha", "0.1", *argv])
     err = capsys.readouterr().err

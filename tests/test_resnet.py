@@ -13,7 +13,7 @@ from empirical.resnet import (DEPTHS, Levers, ResNet, ResNetConfig, ResNetConfig
                               build_pretrain_model, early_parameter_names, lever_parameters, reset_readout)
 from empirical.device import DeviceError, resolve_device
 from empirical.resnet_train import SGDConfig, evaluate, train
-from replica.cli import main
+from replica.app.cli import main
 
 torch.set_num_threads(1)
 
@@ -269,7 +269,7 @@ def test_end_to_end_resume_and_reuse(cifar_dir, tmp_path, capsys):
 
 
 def test_figure_plot_from_a_run(cifar_dir, tmp_path):
-    from empirical.resnet_figure import PANELS, lever_settings, panel_frame, plot
+    from replica.app.figures.resnet import PANELS, lever_settings, panel_frame, plot
 
     settings = lever_settings(PANELS)
     assert Levers() in settings and len(settings) == len(set(settings))
@@ -283,7 +283,7 @@ def test_figure_plot_from_a_run(cifar_dir, tmp_path):
 
 
 def test_lever_effects_are_paired_differences():
-    from empirical.resnet_figure import PANELS, lever_effects
+    from replica.app.figures.resnet import PANELS, lever_effects
 
     rows = []
     for seed in range(3):

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replica import Init, ParameterError, Task, solve
-from replica.cli import main
+from replica.app.cli import main
 from replica.grid import GridError, grid_from_dict, load_grid
 from replica.table import (COLUMNS, ChunkFailure, Plan, compute_chunk, count_infeasible_groups, describe,
                            read_table, run_table, table)
@@ -283,7 +283,7 @@ KILL_GRID = {"c_pt": {"log": [1e-3, 1.0, 12]}, "lambda_pt_rel": [-0.5, 0.0, 0.5]
 
 
 def _sweep_cmd(grid_path, out, workers):
-    return [sys.executable, "-m", "replica.cli", "table", str(grid_path), "--out", str(out), "--resume",
+    return [sys.executable, "-m", "replica.app.cli", "table", str(grid_path), "--out", str(out), "--resume",
             "--workers", str(workers), "--chunk-rows", "100", "--quiet"]
 
 

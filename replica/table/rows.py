@@ -60,7 +60,7 @@ def compute_groups(grid: Grid, groups):
 
 
 def _solved_columns(res) -> dict:
-    from ..cli import flag_nonfinite
+    from ..solver import flag_nonfinite
 
     res = flag_nonfinite(res)              # inf/NaN is never 'ok' (alpha = 1 with noise: 'divergent')
     out = {"gen_error": res.gen_error, "test_error": res.test_error, "sigma": res.sigma, "tau": res.tau,

@@ -22,7 +22,7 @@ def register(subparsers) -> dict:
 
 
 def _cmd_table(args) -> int:
-    from replica.cli import EXIT_NOCONV, InputError
+    from replica.app.cli import EXIT_NOCONV, InputError
     from replica.grid import load_grid
 
     grid = load_grid(args.grid)

@@ -111,7 +111,7 @@ def plot(summary, lines, unique, path: str, subtitle: str = "") -> None:
     fig.suptitle("Fine-tuning generalisation: replica (lines) vs exact gradient-flow end points "
                  f"(points, mean $\\pm$ 2 SE){subtitle}", fontsize=11)
     fig.tight_layout()
-    from replica.cli import save_png_atomic
+    from replica.app.cli import save_png_atomic
 
     save_png_atomic(fig, path)
     plt.close(fig)
@@ -132,7 +132,7 @@ def _legend(ax, panel, colours, values):
 
 def make(args) -> int:
     """``ptft figure fig3``: PNG at ``--out`` (default fig3.png) and the data as CSV beside it."""
-    from replica.cli import InputError, check_out, write_atomic
+    from replica.app.cli import InputError, check_out, write_atomic
     from empirical.simulate import resolve_device
 
     out = check_out(args.out, "fig3.png")

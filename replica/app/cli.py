@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 # (returning {name: handler}) adds subcommands; an optional ``FIGURES`` dict maps figure
 # names to 'module:function' strings, imported only when that figure is asked for (so
 # ``ptft --help`` never imports torch).
-_PLUGIN_PACKAGES = ("replica.commands", "empirical.commands")
+_PLUGIN_PACKAGES = ("replica.app.commands",)
 
 
 def _command_modules():
@@ -321,22 +321,9 @@ def render_frame_result(result, fmt: str) -> str:
     return head + render_frame(frame[cols], fmt)
 
 
-def flag_nonfinite(result):
-    """``result`` with every point whose gen_error is not finite marked ``converged=False``
-    and, where the solver called it converged, ``phase='divergent'`` (alpha = 1 with label
-    noise: the min-norm interpolator's error has a pole there). Never inf/NaN as success."""
-    import dataclasses
-
-    import numpy as np
-
-    bad = result.converged & ~np.isfinite(result.gen_error)
-    if not bad.any():
-        return result
-    return dataclasses.replace(result, converged=result.converged & ~bad,
-                               phase=np.where(bad, "divergent", result.phase))
-
-
 def finish_result(result, args) -> int:
+    from replica.solver import flag_nonfinite
+
     import numpy as np
 
     result = flag_nonfinite(result)
@@ -430,5 +417,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     # run the imported module's main so that classes defined here are the ones plug-ins use
-    from replica.cli import main as _main
+    from replica.app.cli import main as _main
     sys.exit(_main())

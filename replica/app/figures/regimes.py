@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cli import check_out
-from .params import Task
-from .regimes import CANONICAL, REGIME_COLORS, Thresholds, axes, classify
-from .solver import solve
+from replica.app.cli import check_out
+from replica.params import Task
+from replica.regimes import CANONICAL, REGIME_COLORS, Thresholds, axes, classify
+from replica.solver import solve
 
 EXPECTED_WINNERS = {"no overlap": "I", "same support": "II", "FT inside PT": "IV"}
 FIG5_TASKS = {"no overlap": Task(rho_pt=0.1, rho_ft=0.1, omega=0.0),
@@ -44,7 +44,7 @@ def _pyplot():
 
 def _save(fig, png: str, csv_text: str) -> tuple[str, str]:
     """PNG and CSV next to each other, each written atomically (temporary file + rename)."""
-    from .cli import save_png_atomic, write_atomic
+    from replica.app.cli import save_png_atomic, write_atomic
 
     save_png_atomic(fig, png, bbox_inches="tight")       # legend and title sit above the axes
     csv = os.path.splitext(png)[0] + ".csv"
@@ -149,7 +149,7 @@ def make_fig2(args) -> int:
     """Regime maps; ``--quick`` uses a 60 x 60 grid per plane instead of 240 x 240."""
     from matplotlib.patches import Patch
 
-    from .regimes import REGIME_NAMES
+    from replica.regimes import REGIME_NAMES
 
     png = check_out(args.out, "fig2.png")
     plt = _pyplot()
@@ -253,7 +253,7 @@ def make_fig5(args) -> int:
     """Three panels (one per task), four curves each; prints the winners. ``--seeds N`` adds
     exact gradient-flow end points at D = 1000 (N draws, alphas ``SIM_ALPHAS``). Exit 3 if any
     replica point did not converge."""
-    from .cli import EXIT_NOCONV
+    from replica.app.cli import EXIT_NOCONV
 
     png = check_out(args.out, "fig5.png")
     plt = _pyplot()

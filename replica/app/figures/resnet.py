@@ -46,7 +46,7 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
     import matplotlib.ticker
     import numpy as np
 
-    from replica.cli import save_png_atomic
+    from replica.app.cli import save_png_atomic
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True)
     for ax, (name, (label, values)) in zip(np.atleast_1d(axes), panels.items()):
@@ -105,9 +105,9 @@ def checkpoint_dir() -> str:
 def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
     """(out, seeds, device, dataset) of a ResNet figure; bad input fails here, before any training:
     --out must be a .png in an existing directory, --seeds >= 1; digits at 16x16 with the default noise."""
-    from empirical.commands.resnet import load_dataset, prepare_device
-    from replica.cli import InputError
-    from replica.cli import check_out
+    from replica.app.commands.resnet import load_dataset, prepare_device
+    from replica.app.cli import InputError
+    from replica.app.cli import check_out
 
     out = args.out or default_out
     if not out.lower().endswith(".png"):
@@ -123,7 +123,7 @@ def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
 
 def make(args) -> int:
     """Run (or resume) the one-at-a-time lever grid and plot it."""
-    from empirical.commands.resnet import run_experiment
+    from replica.app.commands.resnet import run_experiment
     from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT, cifar_protocol, digits_protocol
 
     out, seeds, device, dataset = figure_inputs(args, "fig4.png", seeds_quick=2, seeds_full=3)

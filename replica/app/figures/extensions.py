@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .params import Init, Task
+from replica.params import Init, Task
 
 ALPHA_PTS = (0.2, 0.3, 0.5)
 
@@ -20,8 +20,8 @@ ALPHA_PTS = (0.2, 0.3, 0.5)
 def _imperfect_panel(ax, dim, seeds, alphas_sim, progress):
     from empirical.simulate import SimConfig, Setting, simulate, summarize
 
-    from .imperfect import solve_imperfect_pt
-    from .solver import solve
+    from replica.imperfect import solve_imperfect_pt
+    from replica.solver import solve
 
     task, init = Task(rho_pt=0.1, rho_ft=0.1, omega=1.0), Init(c_pt=1e-3)
     grid = np.linspace(0.02, 0.5, 49)
@@ -45,8 +45,8 @@ def _imperfect_panel(ax, dim, seeds, alphas_sim, progress):
 def _anisotropic_panel(ax, dim, seeds, alphas_sim):
     from empirical.anisotropic_sim import simulate_anisotropic, summarize_runs
 
-    from .anisotropic import InputVariances, solve_anisotropic
-    from .solver import solve
+    from replica.anisotropic import InputVariances, solve_anisotropic
+    from replica.solver import solve
 
     task, init = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5), Init(c_pt=1e-3)
     var = InputVariances.mixture([(0.5, 0.5), (0.5, 2.0)])
@@ -75,8 +75,8 @@ def make(args) -> int:
     import pandas as pd
     import torch
 
-    from .cli import InputError, write_atomic
-    from .cli import check_out, save_png_atomic
+    from replica.app.cli import InputError, write_atomic
+    from replica.app.cli import check_out, save_png_atomic
 
     torch.set_num_threads(1)
     dim = args.dim or (1000 if args.quick else 2000)

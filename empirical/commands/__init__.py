@@ -1,1 +1,0 @@
-"""``ptft`` subcommands that train networks, one module per command (see replica.cli)."""

@@ -1,0 +1,1 @@
+"""``ptft`` subcommands: each module's ``register(subparsers)`` adds its commands (plug-ins)."""

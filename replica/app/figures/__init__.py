@@ -1,0 +1,1 @@
+"""``ptft figure NAME``: one module per figure family (PNG + the CSV behind it)."""

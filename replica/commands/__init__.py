@@ -1,1 +1,0 @@
-"""``ptft`` subcommands of the theory side, one module per command (see replica.cli)."""
