@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-# lever values per panel (the authors' grids, PAPER_NOTES.md 6.5: c_PT {0.125..2},
+# lever values per panel (the authors' grids, c_PT {0.125..2},
 # kappa = 1/alpha with alpha in {0.1..10}, gamma_FT {0.01..10}; here the ends and 1)
 PANELS = {
     "c_pt": ("(a) absolute scale $c_{PT}$", (0.25, 1.0, 4.0)),

@@ -86,6 +86,34 @@ def test_network_end_point_equals_the_flow_minimiser(method, kappa, limit):
         assert dist < limit, (method, dist)
 
 
+def test_default_gd_tracks_the_flow_in_a_mixed_lazy_rich_setting():
+    """c_FT = 1 on PT coordinates, 0.002 elsewhere (the setting that never finished with a fixed
+    small step): default gd converges, its end point is within 2e-5 of the exact flow minimiser, and
+    halving path_tol roughly halves that distance (the tolerance controls the accuracy)."""
+    tasks = [sample_ptft_task(100, 0.3, 0.1, 0.1, 1.0, seed=1)]
+    X, y = _batch(tasks)
+    params = ft_reinit(oracle_pt_state(np.stack([t.beta_pt for t in tasks]), 1e-3, 0.0), 0.0)
+    flow = min_q_interpolant(tasks[0].X, tasks[0].y, conserved(params).c.numpy()[0]).beta
+    dist = []
+    for path_tol in (1e-2, 5e-3):
+        res = train(X, y, params, GDConfig(method="gd", path_tol=path_tol, tol=1e-9))
+        assert res.stop_reason == ("converged",)
+        dist.append(np.linalg.norm(res.beta[0] - flow) / np.linalg.norm(flow))
+    assert dist[0] < 2e-5, dist
+    assert 1.3 < dist[0] / dist[1] < 3.0, dist
+
+
+def test_time_budget_stops_with_a_reason_and_progress_is_reported():
+    _, X, y, params = _small_problem()
+    seen = []
+    res = train(X, y, params, GDConfig(method="gd", max_seconds=0.3, eval_every=50), progress=seen.append)
+    assert res.stop_reason == ("time budget", "time budget") and not res.converged.any()
+    assert seen and seen[-1].finished == 2 and all(p.steps > 0 for p in seen)
+    assert "residual" in seen[0].describe() and "ETA" in seen[0].describe()
+    with pytest.raises(ValueError, match="stability"):
+        GDConfig(kappa=2.0)
+
+
 def test_paper_protocol_stops_at_its_threshold():
     _, X, y, params = _small_problem(c_pt=1.0, dim=100)
     res = train(X, y, params, GDConfig(method="paper", eval_every=200, max_steps=200_000))

@@ -26,7 +26,7 @@ def test_symbolic_derivation_checks_pass():
 
 
 def _log_q_mp(b, c):
-    """log q_c(b) from the penalty as first written (THEORY.md 1), at 50 digits."""
+    """log q_c(b) from the penalty as first written (docs/theory.md, "Model"), at 50 digits."""
     b, c = mpmath.mpf(b), mpmath.mpf(c)
     return mpmath.log((b * mpmath.asinh(b / c) - mpmath.sqrt(b * b + c * c) + c) / 2)
 
