@@ -86,6 +86,7 @@ def test_network_end_point_equals_the_flow_minimiser(method, kappa, limit):
         assert dist < limit, (method, dist)
 
 
+@pytest.mark.slow
 def test_default_gd_tracks_the_flow_in_a_mixed_lazy_rich_setting():
     """c_FT = 1 on PT coordinates, 0.002 elsewhere (the setting that never finished with a fixed
     small step): default gd converges, its end point is within 2e-5 of the exact flow minimiser, and
