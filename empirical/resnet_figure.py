@@ -78,7 +78,7 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(title=LEVER_SYMBOL[name], fontsize=8, title_fontsize=9)
-        ax.set_ylim(top=1.0)
+        ax.set_ylim(max(0.0, float(frame.test_acc.min()) - 0.02), 1.005)   # every seed visible, accuracy <= 1
     n_seeds = int(frame.groupby(["c_pt", "kappa", "gamma_ft", "n_ft"]).size().min()) if len(frame) else 0
     what = "mean $\\pm$ 2 s.e." if n_seeds >= MIN_SEEDS_FOR_BARS else "mean; faint points: single seeds"
     np.atleast_1d(axes)[0].set_ylabel(f"FT test accuracy ({what})")
