@@ -283,7 +283,8 @@ def make_fig5(args) -> int:
                      fr"lowest error: {win}")
         ax.set_xlabel(r"$\alpha_{\mathrm{FT}} = N_{\mathrm{FT}}/D$")
         ax.set_xlim(0, 0.505)
-        ax.set_ylim(-0.05, 1.7)
+        top = 1.7 if sims is None else max(1.7, 1.05 * float(np.nanmax(sims.sim_mean + 2 * sims.sim_se.fillna(0))))
+        ax.set_ylim(-0.05, top)                  # never clip an error bar
         ax.grid(alpha=0.3)
     _zoom(axs[3], results["FT inside PT"], sims)
     axs[0].set_ylabel("generalisation error (replica)")
