@@ -3,6 +3,11 @@ gradient-flow end point, batched dual Newton) and for network training (``gd``, 
 at D = 1000 and 5000, batched versus a per-run loop.
 
     python benchmarks/bench_simulate.py [--device cpu|cuda] [--quick] [--out FILE.json]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_simulate.py --convergence-only [--budget S] [--out FILE.json]
+
+``--convergence-only``: seconds (CPU and wall) and steps per converged run at D = 1000 for gd and
+mirror, before (previous step rule) and after (current defaults), in a lazy, a mixed and a rich
+setting, with each end point's distance to the exact flow end point.
 
 Training runs are timed over a fixed number of steps (their step count to convergence depends
 on the regime, from ~10^3 in the lazy regime to ~10^5 in the rich one); runs/s for a full run
