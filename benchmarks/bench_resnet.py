@@ -2,7 +2,7 @@
 
 Runs the real training loop (AMP bf16/fp16 + channels-last on CUDA, float32 on CPU) on synthetic
 CIFAR-shaped data (3x32x32 uint8, 100 classes; PT on 98 of them, FT on 2, as in the protocol) and
-projects the time of the paper's CIFAR-100 protocol (PAPER_NOTES.md 6.5):
+projects the time of the paper's CIFAR-100 protocol:
 
 * PT: 49,000 images per epoch (98 classes x 500), batch 128; the paper stops at epoch train loss
   < 1e-2 or 1000 epochs, so the projection is given per epoch and for 100 and 1000 epochs;

@@ -3,6 +3,11 @@ gradient-flow end point, batched dual Newton) and for network training (``gd``, 
 at D = 1000 and 5000, batched versus a per-run loop.
 
     python benchmarks/bench_simulate.py [--device cpu|cuda] [--quick] [--out FILE.json]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_simulate.py --convergence-only [--budget S] [--out FILE.json]
+
+``--convergence-only``: seconds (CPU and wall) and steps per converged run at D = 1000 for gd and
+mirror, before (previous step rule) and after (current defaults), in a lazy, a mixed and a rich
+setting, with each end point's distance to the exact flow end point.
 
 Training runs are timed over a fixed number of steps (their step count to convergence depends
 on the regime, from ~10^3 in the lazy regime to ~10^5 in the rich one); runs/s for a full run
@@ -82,13 +87,43 @@ def bench_train(dim, alpha, seeds, method, steps, device):
             "batching_speedup": loop / batched}
 
 
-def steps_to_converge(dim, alpha, seeds, method, device):
-    _, X, y, params = _problem(dim, alpha, seeds, device)
-    t0 = time.perf_counter()
-    res = train(X, y, params, GDConfig(method=method, max_steps=2_000_000))
-    return {"dim": dim, "alpha": alpha, "method": method, "runs": seeds, "median_steps": float(np.median(res.steps)),
-            "stop_reasons": sorted(set(res.stop_reason)), "wall_s": time.perf_counter() - t0,
-            "runs_per_s": seeds / (time.perf_counter() - t0)}
+# settings of the seconds-per-converged-run table (D = 1000, rho_PT = rho_FT = 0.1, Gaussian FT teacher)
+REGIMES = {"lazy (c_PT=1e-3, gamma_FT=10, omega=0.5)": (1e-3, 10.0, 0.5),
+           "mixed (c_PT=1e-3, gamma_FT=0, omega=1)": (1e-3, 0.0, 1.0),
+           "rich (c_PT=1e-6, gamma_FT=0, omega=0)": (1e-6, 0.0, 0.0)}
+# "before": the step rule of the previous release, lr = kappa / ||X diag(m) X^T|| with no path
+# bound, kappa 0.05 (gd) and 0.5 (mirror); "after": the defaults of GDConfig
+PROTOCOLS = {"gd before": dict(method="gd", kappa=0.05, path_tol=1e9), "gd after": dict(method="gd"),
+             "mirror before": dict(method="mirror", kappa=0.5), "mirror after": dict(method="mirror")}
+
+
+def converged_run(dim, alpha, c_pt, gamma, omega, protocol, budget_s, seed=0):
+    """One run to ||X beta - y|| / ||y|| <= 1e-7 (or the time budget): seconds, steps, stop reason
+    and the relative distance ||beta - beta_flow|| / ||beta_flow|| to the exact flow end point."""
+    t = sample_ptft_task(dim, alpha, 0.1, 0.1, omega, seed=seed)
+    X, y = torch.tensor(t.X[None]), torch.tensor(t.y[None])
+    params = ft_reinit(oracle_pt_state(t.beta_pt[None], c_pt, 0.0), gamma)
+    flow = min_q_interpolant(t.X, t.y, conserved(params).c.numpy()[0]).beta
+    cpu0 = time.process_time()          # CPU time: the 2-core machine is shared, wall time is not the cost
+    res = train(X, y, params, GDConfig(**PROTOCOLS[protocol], max_seconds=budget_s))
+    cpu = time.process_time() - cpu0
+    dist = float(np.linalg.norm(res.beta[0] - flow) / np.linalg.norm(flow))
+    return {"alpha": alpha, "protocol": protocol, "cpu_seconds": cpu, "wall_seconds": res.seconds,
+            "steps": int(res.steps[0]),
+            "stop": res.stop_reason[0], "rel_residual": float(res.rel_residual[0]),
+            "distance_to_flow": dist, "drift": float(res.drift[0])}
+
+
+def to_convergence(dim, alphas, protocols, budget_s, before_alphas=(0.3,)):
+    """Every protocol at every alpha; the "before" protocols only at ``before_alphas`` (they mostly
+    run out of budget, which costs the whole budget each time)."""
+    out = {}
+    for name, (c_pt, gamma, omega) in REGIMES.items():
+        out[name] = [converged_run(dim, a, c_pt, gamma, omega, p, budget_s) for a in alphas for p in protocols
+                     if "before" not in p or a in before_alphas]
+        for row in out[name]:
+            print(name, row, flush=True)
+    return out
 
 
 def main():
@@ -97,10 +132,20 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--convergence-only", action="store_true",
+                    help="only the seconds-per-converged-run table (one core, D = 1000)")
+    ap.add_argument("--budget", type=float, default=150.0, help="wall-time budget per run in s (default 150)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
+    if args.convergence_only:
+        torch.set_num_threads(1)
+        results = {"device": dev, "torch_threads": 1, "load_before": os.getloadavg()[0], "budget_wall_s": args.budget,
+                   "to_convergence": to_convergence(1000, (0.3, 0.5), list(PROTOCOLS), args.budget),
+                   "load_after": os.getloadavg()[0]}
+        _emit(results, args.out)
+        return
     seeds = 4 if args.quick else 8
     big_seeds = 2 if dev == "cpu" else 16
     results = {"device": dev if dev == "cpu" else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads(),
@@ -112,12 +157,17 @@ def main():
     results["train"] = [bench_train(1000, 0.2, seeds, m, steps, dev) for m in ("gd", "mirror")]
     if not args.quick:
         results["train"] += [bench_train(5000, 0.2, big_seeds, m, 200, dev) for m in ("gd", "mirror")]
-    results["to_convergence"] = [steps_to_converge(1000, 0.2, seeds, m, dev) for m in ("mirror", "gd")]
+    if not args.quick:
+        results["to_convergence"] = to_convergence(1000, (0.3,), ["gd after", "mirror after"], args.budget)
     results["load_after"] = os.getloadavg()[0]
+    _emit(results, args.out)
+
+
+def _emit(results, out):
     text = json.dumps(results, indent=1)
     print(text)
-    if args.out:
-        write_atomic(text + "\n", args.out)
+    if out:
+        write_atomic(text + "\n", out)
 
 
 if __name__ == "__main__":

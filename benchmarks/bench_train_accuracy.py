@@ -35,7 +35,7 @@ def run_case(dim, c_pt, gamma, methods):
     flow = [min_q_interpolant(t.X, t.y, c[b]).beta for b, t in enumerate(tasks)]
     rows = []
     for method, kappa in methods:
-        cfg = GDConfig(method=method, kappa=kappa or 0.0, tol=1e-9, max_steps=2_000_000)
+        cfg = GDConfig(method=method, tol=1e-9, max_steps=2_000_000, **({"kappa": kappa} if kappa else {}))
         res = train(X, y, params, cfg)
         dist = [float(np.linalg.norm(res.beta[b] - flow[b]) / np.linalg.norm(flow[b])) for b in range(2)]
         rows.append({"method": method, "kappa": cfg.kappa if method != "paper" else None,

@@ -8,7 +8,7 @@ unpickler that only builds numpy arrays, lists, dicts and strings, so a crafted 
 shipped in its wheel), bilinearly upsampled to ``size`` x ``size`` and quantised to uint8, split per
 class into train and test images (a fixed, seed-independent split).
 
-``protocol_split`` applies the paper's protocol (PAPER_NOTES.md 6.5): the labels are permuted per seed,
+``protocol_split`` applies the paper's protocol (docs/resnet.md): the labels are permuted per seed,
 the first ``n_ft_classes`` permuted labels are the fine-tuning (FT) task, all others pretraining (PT).
 Images are kept as uint8 (N, C, H, W); ``normalise`` maps them to [-1, 1] (ToTensor + Normalize(0.5, 0.5)).
 """

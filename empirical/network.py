@@ -1,4 +1,4 @@
-"""The plus/minus two-layer diagonal linear network (THEORY.md section 1, PAPER_NOTES.md 1.1-1.5).
+"""The plus/minus two-layer diagonal linear network (see docs/theory.md, "Model").
 
     f(x) = beta^T x,    beta_d = w_d^+ v_d^+ - w_d^- v_d^-
 
@@ -44,7 +44,7 @@ def predictor(params: torch.Tensor) -> torch.Tensor:
 
 
 def conserved(params: torch.Tensor) -> Conserved:
-    """The conserved quantities of ``params`` (PAPER_NOTES.md 1.2)."""
+    """The conserved quantities of ``params`` (each is constant along gradient flow)."""
     wp, vp, wm, vm = params
     return Conserved(wp * wp - vp * vp, wm * wm - vm * vm, wp * wm + vp * vm)
 
@@ -52,7 +52,7 @@ def conserved(params: torch.Tensor) -> Conserved:
 def pt_init(c_pt: float, lambda_pt: float, shape, *, device=None) -> torch.Tensor:
     """The homogeneous PT initialisation (c_PT, λ_PT absolute, |λ_PT| <= c_PT): beta(0) = 0.
 
-    w^+- = sqrt((c_PT + λ_PT)/2), v^+- = sqrt((c_PT - λ_PT)/2) (PAPER_NOTES.md 1.3).
+    w^+- = sqrt((c_PT + λ_PT)/2), v^+- = sqrt((c_PT - λ_PT)/2).
     """
     _check_scales(c_pt, lambda_pt)
     w = math.sqrt(max(c_pt + lambda_pt, 0.0) / 2)
@@ -67,7 +67,7 @@ def oracle_pt_state(beta_pt, c_pt, lambda_pt, *, device=None) -> torch.Tensor:
     """The PT end state for PT end point ``beta_pt`` on the conserved orbit of ``pt_init``.
 
     Infinite PT data ("oracle PT"): gradient flow ends exactly at beta_PT, and because c and
-    λ^+- are conserved the four weights are a function of beta_PT alone (PAPER_NOTES.md 1.4),
+    λ^+- are conserved the four weights are a function of beta_PT alone,
     derived in ``symbolic.transfer``.  ``beta_pt`` is ``(B, D)`` or ``(D,)``; ``c_pt`` and
     ``lambda_pt`` are scalars or broadcast against it (e.g. ``(B, 1)``: one setting per run).
     """
@@ -81,7 +81,7 @@ def oracle_pt_state(beta_pt, c_pt, lambda_pt, *, device=None) -> torch.Tensor:
 
 
 def ft_reinit(pt_params: torch.Tensor, gamma_ft) -> torch.Tensor:
-    """Fine-tuning start (PAPER_NOTES.md 1.5): first layer merged, readout reset to γ_FT/√2.
+    """Fine-tuning start : first layer merged, readout reset to γ_FT/√2.
 
     w^+-(0) = w^+(PT) + w^-(PT),  v^+-(0) = γ_FT/√2, so beta(0) = 0, λ^+ = λ^- and
     c_FT,d = (w^+ + w^-)^2 + γ_FT^2/2.  ``gamma_ft`` is a scalar or broadcasts against (B, D).

@@ -4,7 +4,7 @@ The network is the usual CIFAR ResNet (He et al. 2016): a 3x3 stem (conv1 + bn1,
 four residual stages ``layer1..layer4`` of BasicBlocks (widths w, 2w, 4w, 8w; stride 2 from stage
 2 on), global average pooling and a linear readout ``fc``. ResNet-18 = blocks (2, 2, 2, 2), w = 64.
 
-The levers (THEORY.md section 7, PAPER_NOTES.md 6.5), applied right after PyTorch's default init:
+The levers (the paper's Fig. 4 protocol, docs/resnet.md), applied right after PyTorch's default init:
 
 * ``c_pt`` (c_PT, absolute scale): every parameter (conv and linear weights, biases, BatchNorm
   weight and bias) is multiplied by c_PT. BatchNorm running statistics are buffers, not touched.

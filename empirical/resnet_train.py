@@ -1,4 +1,4 @@
-"""Pretraining -> fine-tuning of the CIFAR-style ResNet (paper Fig. 4; PAPER_NOTES.md 6.5).
+"""Pretraining -> fine-tuning of the CIFAR-style ResNet (paper Fig. 4).
 
 Protocol per seed: permute the class labels; pretrain (PT) on all images of the PT classes from an
 initialisation set by (c_PT, kappa); fine-tune (FT) every parameter on n stratified images of the
@@ -47,7 +47,7 @@ class SGDConfig:
 
 @dataclass(frozen=True)
 class Protocol:
-    """Everything besides the levers that fixes one experiment (PAPER_NOTES.md 6.5 defaults)."""
+    """Everything besides the levers that fixes one experiment (the paper's defaults)."""
 
     arch: ResNetConfig = field(default_factory=ResNetConfig)
     pt: SGDConfig = field(default_factory=SGDConfig)
@@ -300,7 +300,7 @@ DIGITS_NOISE = 0.5            # pixel-noise std of the digits stand-in (without 
 
 
 def cifar_protocol(depth: int = 18, width: int = 64) -> Protocol:
-    """PAPER_NOTES.md 6.5: ResNet-18, SGD lr 1e-3 momentum 0.9, batch 128, <= 1000 epochs, PT stop at
+    """The paper's protocol: ResNet-18, SGD lr 1e-3 momentum 0.9, batch 128, <= 1000 epochs, PT stop at
     loss 1e-2, FT stop at 1e-4."""
     return Protocol(arch=ResNetConfig(depth, width, 3), pt=SGDConfig(1e-3, 0.9, 128, 1000, 1e-2),
                     ft=SGDConfig(1e-3, 0.9, 128, 1000, 1e-4))

@@ -1,4 +1,4 @@
-"""Reproducible finite-D tasks for the PT -> FT task model (THEORY.md section 4).
+"""Reproducible finite-D tasks for the PT -> FT task model (see docs/theory.md, "Model").
 
 Inputs ``x ~ N(0, I_D / D)`` (entries of ``X`` have variance ``1/D``), noiseless labels unless
 ``noise > 0``: ``y = X beta* + noise * N(0, 1)``.  The coordinates fall into four groups:

@@ -1,22 +1,29 @@
 """Batched full-batch gradient descent of the diagonal network (B runs side by side).
 
-Two protocols:
+Two protocols track gradient flow; both stop at ||X beta - y|| / ||y|| <= tol.
 
-``gd``    tracks gradient flow.  Loss ½||X beta - y||² (a sum: flow time = lr x steps) and an
-          adaptive step lr_b = kappa / (||X_b||_2² max_d m_bd), where m_d = |dbeta_d/dparams|²
-          = (w+)² + (v+)² + (w-)² + (v-)² is the network's tangent-kernel diagonal, so
-          ``lr · X diag(m) X^T`` stays below ``kappa`` (a large fixed step measurably changes the
-          implicit bias; PAPER_NOTES.md 6.1).  Stops at ||r|| / ||y|| <= tol.
-``mirror`` the same steps, but each one is the exact flow of the network's ODE with the
-          correlation s = X^T r frozen over the step: a hyperbolic rotation of (w, v) on each
-          path, which keeps lambda+- and c exactly (up to rounding).  In beta it is mirror
-          descent with the exact mirror map, grad Q(beta_t+1) - grad Q(beta_t) = lr X^T r_t, so
-          grad Q(beta) stays in the row space of X and the end point is the flow minimiser at
-          any stable step size; only the path differs from flow.
-``paper`` the authors' protocol (PAPER_NOTES.md 6.1): torch's mean-squared error, lr 0.5, stop at
-          train MSE < mse_threshold or when beta moves by < 1e-6 (relative) between two
-          consecutive evaluations every ``eval_every`` steps.
+``gd``     plain gradient descent on ½||X beta - y||² (flow time = lr x steps); only the step
+           size adapts.  One GD step moves each weight pair (w, v) of coordinate d by the
+           relative amount s_d = lr (X^T r)_d, where the exact flow for the same s would rotate it
+           hyperbolically; the two differ by s_d²/2, and each step multiplies the conserved c_d and
+           lambda_d by exactly (1 - s_d²).  The step is therefore the largest with
+           (a) max_d |s_d| <= ``path_tol`` (distance from the flow path per step), and
+           (b) lr ||X diag(m) X^T|| <= ``kappa`` (m = (w+)² + (v+)² + (w-)² + (v-)², the tangent
+           kernel diagonal; 2 is the stability limit; the estimate of the norm carries a 25% margin).
+           Early, while the rich coordinates grow, (a) binds and the steps are small; once the
+           residual is small, (b) binds and GD runs at the edge of monotone convergence, so
+           mixed lazy/rich settings no longer pay the lazy scale's step for the whole run.
+``mirror`` the same steps, but each one is the exact flow of the weights with the correlation
+           s = X^T r frozen over the step: a hyperbolic rotation of (w, v) on each path, which
+           keeps lambda+- and c exactly (up to rounding).  In beta it is mirror descent with the
+           exact mirror map, so the end point is the flow minimiser at any stable step size
+           (only (b) applies).
+``paper``  the authors' protocol: torch's mean-squared error, lr 0.5, stop at train MSE <
+           mse_threshold or when beta moves by < 1e-6 (relative) between two consecutive
+           evaluations every ``eval_every`` steps.
 
+Every run also stops at ``max_steps`` or after ``max_seconds`` of wall time (stop reasons
+"max steps", "time budget"), and ``progress`` receives steps, the worst residual and an ETA.
 Runs that finish are taken out of the batch at the next evaluation, so a sweep costs what its
 slowest runs cost, not B times that.
 """
@@ -31,6 +38,7 @@ import torch
 from .network import conserved, predictor
 
 METHODS = ("gd", "mirror", "paper")
+STOP_REASONS = ("converged", "threshold", "fixed point", "max steps", "time budget", "diverged")
 
 
 @dataclass(frozen=True)
@@ -38,23 +46,27 @@ class GDConfig:
     """Settings of :func:`train`; defaults are those used in the tests and ``ptft simulate``."""
 
     method: str = "gd"
-    kappa: float = 0.0             # gd/mirror: lr x ||X diag(m) X^T||; 0: 0.05 (gd), 0.5 (mirror)
-    tol: float = 1e-7              # gd: relative train residual at which to stop
+    kappa: float = 1.5             # gd/mirror: lr x ||X diag(m) X^T|| <= kappa (2 = stability limit)
+    path_tol: float = 3e-3         # gd: max_d |lr (X^T r)_d| per step (relative departure from flow)
+    tol: float = 1e-7              # gd/mirror: relative train residual at which to stop
     lr: float = 0.5                # paper: learning rate on the mean-squared error
     mse_threshold: float = 1e-4    # paper: train MSE stop
     fixed_point_rtol: float = 1e-6  # paper: relative beta change between evaluations
     max_steps: int = 2_000_000
-    eval_every: int = 0            # 0: 100 for gd, 5000 for paper
+    max_seconds: float = 0.0       # wall-time budget of one train() call; 0: none
+    eval_every: int = 0            # 0: 100 for gd/mirror, 5000 for paper
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.kappa == 0.0:
-            object.__setattr__(self, "kappa", 0.05 if self.method == "gd" else 0.5)
-        for name in ("kappa", "tol", "lr", "mse_threshold", "fixed_point_rtol"):
+        for name in ("kappa", "path_tol", "tol", "lr", "mse_threshold", "fixed_point_rtol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value}")
+        if self.kappa >= 2.0:
+            raise ValueError(f"kappa must be < 2 (the stability limit of gradient descent), got {self.kappa}")
+        if not (math.isfinite(self.max_seconds) and self.max_seconds >= 0):
+            raise ValueError(f"max_seconds must be finite and >= 0, got {self.max_seconds}")
         if self.max_steps < 1 or self.eval_every < 0:
             raise ValueError("max_steps must be >= 1 and eval_every >= 0")
 
@@ -73,11 +85,28 @@ class TrainResult:
     train_mse: np.ndarray      # (B,) mean squared train residual at the end
     rel_residual: np.ndarray   # (B,) ||X beta - y|| / ||y||
     drift: np.ndarray          # (B,) max relative change of lambda+-, c over the run
-    stop_reason: tuple         # (B,) "converged" | "threshold" | "fixed point" | "max steps" | "diverged"
+    stop_reason: tuple         # (B,) one of STOP_REASONS
+    seconds: float = 0.0       # wall time of the call
 
     @property
     def converged(self) -> np.ndarray:
         return np.array([r in ("converged", "threshold", "fixed point") for r in self.stop_reason])
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What :func:`train` reports at each evaluation: runs finished, steps so far, the worst
+    relative residual among live runs, and an ETA (s) extrapolated from its recent decay rate."""
+
+    finished: int
+    total: int
+    steps: int
+    worst_residual: float
+    eta_s: float               # nan until two evaluations exist or while the residual is not falling
+
+    def describe(self) -> str:
+        eta = "?" if not math.isfinite(self.eta_s) else f"{self.eta_s:.0f}s"
+        return f"step {self.steps}, residual {self.worst_residual:.1e}, ETA {eta}"
 
 
 def _kernel_norm(X, m, v, iters: int = 8):
@@ -90,9 +119,11 @@ def _kernel_norm(X, m, v, iters: int = 8):
 
 
 class _StepRule:
-    """lr per run.  gd: kappa / ||X diag(m) X^T|| (power iteration, re-estimated at every
-    evaluation, 25% margin), scaled down between evaluations if max m grows (rich-regime
-    coordinates can grow fast), never above kappa / (||X||² max m) x 4."""
+    """lr per run from the correlation g = X^T r (B, D).
+
+    Stability part: kappa / ||X diag(m) X^T|| (power iteration re-estimated at every evaluation,
+    25% margin, never above kappa / (||X||² max m) x 4), scaled down between evaluations if max m
+    grows (rich coordinates can grow fast).  gd adds the path part path_tol / max_d |g_d|."""
 
     def __init__(self, cfg, X, params):
         self.cfg, self.n = cfg, X.shape[1]
@@ -108,12 +139,15 @@ class _StepRule:
             self.m_ref = m.amax(dim=-1)
             self.base = self.cfg.kappa / torch.maximum(1.25 * est, self.x_norm2 * self.m_ref / 4)
 
-    def __call__(self, params):
+    def __call__(self, params, g):
         if self.cfg.method == "paper":
             # F.mse_loss averages over N samples: its gradient is (2/N) times the summed one
             return torch.full_like(self.x_norm2, self.cfg.lr * 2.0 / self.n)
         m_max = (params * params).sum(dim=0).amax(dim=-1)
-        return self.base * torch.clamp(self.m_ref / m_max, max=1.0)
+        lr = self.base * torch.clamp(self.m_ref / m_max, max=1.0)
+        if self.cfg.method == "gd":
+            lr = torch.minimum(lr, self.cfg.path_tol / g.abs().amax(dim=-1).clamp(min=1e-300))
+        return lr
 
     def keep(self, mask):
         self.x_norm2, self.v = self.x_norm2[mask], self.v[mask]
@@ -121,22 +155,20 @@ class _StepRule:
             self.m_ref, self.base = self.m_ref[mask], self.base[mask]
 
 
-def _scaled_correlation(params, X, y, lr):
-    """lr * X^T (y - X beta), shape (B, D)."""
+def _correlation(params, X, y):
+    """g = X^T (y - X beta), shape (B, D): minus the gradient of ½||X beta - y||² in beta."""
     r = y - torch.bmm(X, predictor(params).unsqueeze(-1)).squeeze(-1)      # (B, N)
-    return torch.bmm(r.unsqueeze(1), X).squeeze(1) * lr.unsqueeze(-1)
+    return torch.bmm(r.unsqueeze(1), X).squeeze(1)
 
 
-def _gd_step(params, X, y, lr):
-    """One simultaneous GD step on ½||X beta - y||² for all runs (lr is (B,))."""
-    s = _scaled_correlation(params, X, y, lr)
+def _gd_step(params, s):
+    """One simultaneous GD step on ½||X beta - y||² for all runs, s = lr g (B, D)."""
     wp, vp, wm, vm = params
     return torch.stack([wp + s * vp, vp + s * wp, wm - s * vm, vm - s * wm])
 
 
-def _mirror_step(params, X, y, lr):
+def _mirror_step(params, s):
     """Exact flow of dw/dt = s v, dv/dt = s w (and -s on the minus path) for frozen s."""
-    s = _scaled_correlation(params, X, y, lr)
     ch, sh = torch.cosh(s), torch.sinh(s)
     wp, vp, wm, vm = params
     return torch.stack([wp * ch + vp * sh, vp * ch + wp * sh, wm * ch - vm * sh, vm * ch - wm * sh])
@@ -147,11 +179,28 @@ def _residuals(params, X, y):
     return r
 
 
+class _Eta:
+    """ETA from the decay rate of log(worst residual) per second between evaluations."""
+
+    def __init__(self, tol):
+        self.tol, self.last = tol, None
+
+    def __call__(self, t, resid) -> float:
+        prev, self.last = self.last, (t, resid)
+        if prev is None or not (0 < resid < prev[1]) or t <= prev[0]:
+            return math.nan
+        rate = (math.log(prev[1]) - math.log(resid)) / (t - prev[0])
+        return max(0.0, math.log(resid / self.tol) / rate)
+
+
 def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainResult:
     """Train B diagonal networks by full-batch GD from ``params`` (4, B, D) on ``X`` (B, N, D), ``y`` (B, N).
 
-    ``progress``: optional callable(n_finished) called at every evaluation (for progress bars).
+    ``progress``: optional callable(:class:`Progress`) called at every evaluation.
     """
+    import time
+
+    t_start = time.perf_counter()
     X, y, params = X.to(torch.float64), y.to(torch.float64), params.to(torch.float64).clone()
     B, n, _ = X.shape
     X_full, y_full = X, y
@@ -164,16 +213,23 @@ def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainRe
     reasons = ["max steps"] * B
     idx = torch.arange(B, device=X.device)               # original index of each live run
     prev_beta, calm = predictor(params), torch.zeros(B, dtype=torch.int64, device=X.device)
-    done_steps = 0
+    done_steps, eta = 0, _Eta(cfg.tol if cfg.method != "paper" else math.sqrt(cfg.mse_threshold))
     while idx.numel() and done_steps < cfg.max_steps:
         chunk = min(cfg.every, cfg.max_steps - done_steps)
         for _ in range(chunk):
-            params = step(params, X, y, rule(params))
+            g = _correlation(params, X, y)
+            params = step(params, rule(params, g).unsqueeze(-1) * g)
         done_steps += chunk
-        finished = _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx)
+        finished, resid = _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx)
         steps[idx.cpu().numpy()] = done_steps
         out_params[:, idx] = params
         keep = ~finished
+        elapsed = time.perf_counter() - t_start
+        if cfg.max_seconds and elapsed >= cfg.max_seconds:
+            for i in idx[keep].tolist():
+                reasons[i] = "time budget"
+            keep = torch.zeros_like(keep)
+        worst = float(resid[keep].max()) if bool(keep.any()) else 0.0
         if not bool(keep.all()):
             idx, params, X, y = idx[keep], params[:, keep], X[keep], y[keep]
             y_norm, calm = y_norm[keep], calm[keep]
@@ -182,17 +238,19 @@ def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainRe
             rule.refresh(X, params)
         prev_beta = predictor(params)
         if progress is not None:
-            progress(B - idx.numel())
-    return _finalise(out_params, X_full, y_full, steps, reasons, start)
+            progress(Progress(B - idx.numel(), B, done_steps, worst, eta(elapsed, worst)))
+    return _finalise(out_params, X_full, y_full, steps, reasons, start, time.perf_counter() - t_start)
 
 
 def _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx):
-    """Evaluate the stop rules for the live runs; records reasons and returns a (B_live,) bool."""
+    """Evaluate the stop rules for the live runs; records reasons and returns (done (B_live,) bool,
+    the relative residual (B_live,))."""
     r = _residuals(params, X, y)
+    rel = torch.linalg.vector_norm(r, dim=-1) / y_norm
     beta = predictor(params)
     diverged = ~torch.isfinite(beta).all(dim=-1)
     if cfg.method != "paper":
-        done = torch.linalg.vector_norm(r, dim=-1) / y_norm <= cfg.tol
+        done = rel <= cfg.tol
         labels = {True: "converged"}
     else:
         mse_ok = (r * r).mean(dim=-1) < cfg.mse_threshold
@@ -211,13 +269,13 @@ def _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx):
             reasons[i] = "converged"
         else:
             reasons[i] = "threshold" if bool(mse_ok[j]) else "fixed point"
-    return done | diverged
+    return done | diverged, torch.nan_to_num(rel, nan=math.inf)
 
 
-def _finalise(params, X, y, steps, reasons, start) -> TrainResult:
+def _finalise(params, X, y, steps, reasons, start, seconds) -> TrainResult:
     r = _residuals(params, X, y)
     rel = torch.linalg.vector_norm(r, dim=-1) / torch.linalg.vector_norm(y, dim=-1).clamp(min=1e-300)
     drift = conserved(params).relative_drift(start)
     return TrainResult(beta=predictor(params).cpu().numpy(), params=params.cpu().numpy(), steps=steps,
                        train_mse=(r * r).mean(dim=-1).cpu().numpy(), rel_residual=rel.cpu().numpy(),
-                       drift=drift.cpu().numpy(), stop_reason=tuple(reasons))
+                       drift=drift.cpu().numpy(), stop_reason=tuple(reasons), seconds=seconds)

@@ -126,6 +126,84 @@ def at_bounds(init: Init, bounds: "Bounds", rtol: float = 1e-3) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class BoundaryLimit:
+    """What lies past the walls an optimum sits on.
+
+    walls : the walls touched (see :func:`at_bounds`)
+    beyond : the objective with every touched log-scaled lever pushed 8 decades past its wall
+    limit : name of the limiting penalty there, or "" when c_FT does not go to 0 or infinity on
+        every coordinate (then only ``beyond`` is reported)
+    limit_value : the objective for that penalty (replica with the limit penalty itself), else nan
+    """
+
+    walls: tuple
+    beyond: Evaluation
+    limit: str
+    limit_value: float
+
+
+_PUSH_DECADES = 8.0
+
+
+def _pushed(init: Init, walls) -> np.ndarray:
+    x = np.array([math.log10(init.c_pt), init.lambda_rel, math.log10(init.gamma_ft)])
+    for wall in walls:
+        name, side = wall.split(" ")
+        j = {"c_pt": 0, "gamma_ft": 2}.get(name)
+        if j is not None:             # lambda_PT/c_PT = +-1 is a hard limit (|lambda_PT| <= c_PT)
+            x[j] += _PUSH_DECADES if side == "(upper)" else -_PUSH_DECADES
+    return x
+
+
+def limit_penalty(task: Task, init: Init) -> tuple[str, float]:
+    """Which penalty the FT problem tends to at ``init`` pushed further along its walls.
+
+    q_c(b) -> (|b|/2) log(1/c) as c -> 0 (every coordinate: a common scale, so the minimiser is
+    that of l1) and -> b^2/(4c) as c -> infinity (a ridge weighted by 1/c_FT, of which only the
+    ratio c_used/c_unused matters).  Returns ("", nan) for a mixture of the two.
+    """
+    c_used = c_ft(abs(task.a_pt), init.c_pt, init.lambda_abs, init.gamma_ft)
+    c_unused = c_ft(0.0, init.c_pt, init.lambda_abs, init.gamma_ft)
+    if max(c_used, c_unused) <= 1e-12:
+        return "l1 (c_FT -> 0 on every coordinate)", math.nan
+    if min(c_used, c_unused) >= 1e12:
+        return f"weighted ridge b^2/c_FT (c_FT -> infinity, c_used/c_unused = {c_used / c_unused:.4g})", c_used / c_unused
+    return "", math.nan
+
+
+def _limit_value(task: Task, name: str, ratio: float, alphas) -> float:
+    """The replica objective of the limiting penalty itself (not of q_c at a small/large c)."""
+    from .solver import ptft_classes, solve_classes, solve_single
+
+    if name.startswith("l1"):                 # one penalty on every coordinate: the PT split is moot
+        res = solve_single("l1", task.rho_ft, alphas, teacher=task.teacher, noise=task.noise)
+    else:
+        from dataclasses import replace
+
+        from numerics import codegen
+
+        base = ptft_classes(task, Init(c_pt=1.0, lambda_pt=0.0, gamma_ft=1.0, relative=True))
+        used = np.array([base.group_names[g] in ("shared", "pt_only") for g in base.group])
+        classes = replace(base, c=np.where(used, ratio, 1.0))        # c_used = ratio, c_unused = 1
+        res = solve_classes(classes, alphas, noise=task.noise, kernels=codegen.from_expression("b**2/(4*c)"))
+    ok = bool(np.all(res.converged) and np.all(np.isfinite(res.gen_error)))
+    return float(np.mean(res.gen_error)) if ok else math.nan
+
+
+def boundary_limit(task: Task, best: Evaluation, alphas, bounds: "Bounds") -> BoundaryLimit | None:
+    """None when ``best`` is inside the box; else the objective past the walls and its limit."""
+    walls = tuple(at_bounds(best.init, bounds))
+    if not walls:
+        return None
+    x = _pushed(best.init, walls)
+    beyond = evaluate(task, init_of(x), alphas)
+    far = init_of(_pushed(init_of(x), walls))            # 16 decades out: which limit it is
+    name, ratio = limit_penalty(task, far)
+    value = _limit_value(task, name, ratio, alphas) if name else math.nan
+    return BoundaryLimit(walls, beyond, name, value)
+
+
 def _grid(box, shape) -> np.ndarray:
     axes = [np.linspace(lo, hi, n) if hi > lo else np.array([lo]) for (lo, hi), n in zip(box, shape)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
@@ -169,7 +247,10 @@ def optimize_init(task: Task, alphas, *, bounds: Bounds = Bounds(), grid=(9, 9, 
     if not np.isfinite(values).any():
         raise ParameterError("no initialisation in the search box gave a converged prediction")
     grid_best = cache[tuple(np.round(points[int(np.argmin(values))], 12))]
-    for start in _distinct_starts(points, values, n_starts, box):
+    # the paper's canonical settings also seed a refinement: regime IV's basin (lambda_PT/c_PT just
+    # above -1, gamma_FT ~ 0) is narrower than a grid cell and was missed from grid points alone
+    canon_x = [_clip_to_box(x_of(v), box) for v in CANONICAL.values()]
+    for start in _distinct_starts(points, values, n_starts, box) + canon_x:
         so.minimize(f, start, method="Nelder-Mead", bounds=box,
                     options={"xatol": 1e-3, "fatol": 1e-10, "maxfev": 300, "initial_simplex": _simplex(start, box)})
     best = _confirmed_best(task, cache, alphas)
@@ -177,7 +258,18 @@ def optimize_init(task: Task, alphas, *, bounds: Bounds = Bounds(), grid=(9, 9, 
     regime = regime_of(task, best.init).regime
     return OptimumResult(best, alphas, canonical, grid_best, len(cache), regime, task,
                          {"grid": tuple(int(n) for n in grid), "n_starts": n_starts, "bounds": box,
-                          "at_bounds": at_bounds(best.init, bounds)})
+                          "at_bounds": at_bounds(best.init, bounds),
+                          "boundary": boundary_limit(task, best, alphas, bounds)})
+
+
+def x_of(init: Init) -> np.ndarray:
+    """Init -> x = (log10 c_PT, lambda_PT/c_PT, log10 gamma_FT); gamma_FT = 0 maps to -inf."""
+    with np.errstate(divide="ignore"):
+        return np.array([math.log10(init.c_pt), init.lambda_rel, np.log10(init.gamma_ft)])
+
+
+def _clip_to_box(x, box) -> np.ndarray:
+    return np.array([min(max(v, lo), hi) for v, (lo, hi) in zip(x, box)])
 
 
 def _simplex(start, box) -> np.ndarray:

@@ -86,6 +86,35 @@ def test_network_end_point_equals_the_flow_minimiser(method, kappa, limit):
         assert dist < limit, (method, dist)
 
 
+@pytest.mark.slow
+def test_default_gd_tracks_the_flow_in_a_mixed_lazy_rich_setting():
+    """c_FT = 1 on PT coordinates, 0.002 elsewhere (the setting that never finished with a fixed
+    small step): default gd converges, its end point is within 2e-5 of the exact flow minimiser, and
+    halving path_tol roughly halves that distance (the tolerance controls the accuracy)."""
+    tasks = [sample_ptft_task(100, 0.3, 0.1, 0.1, 1.0, seed=1)]
+    X, y = _batch(tasks)
+    params = ft_reinit(oracle_pt_state(np.stack([t.beta_pt for t in tasks]), 1e-3, 0.0), 0.0)
+    flow = min_q_interpolant(tasks[0].X, tasks[0].y, conserved(params).c.numpy()[0]).beta
+    dist = []
+    for path_tol in (1e-2, 5e-3):
+        res = train(X, y, params, GDConfig(method="gd", path_tol=path_tol, tol=1e-9))
+        assert res.stop_reason == ("converged",)
+        dist.append(np.linalg.norm(res.beta[0] - flow) / np.linalg.norm(flow))
+    assert dist[0] < 2e-5, dist
+    assert 1.3 < dist[0] / dist[1] < 3.0, dist
+
+
+def test_time_budget_stops_with_a_reason_and_progress_is_reported():
+    _, X, y, params = _small_problem()
+    seen = []
+    res = train(X, y, params, GDConfig(method="gd", max_seconds=0.3, eval_every=50), progress=seen.append)
+    assert res.stop_reason == ("time budget", "time budget") and not res.converged.any()
+    assert seen and seen[-1].finished == 2 and all(p.steps > 0 for p in seen)
+    assert "residual" in seen[0].describe() and "ETA" in seen[0].describe()
+    with pytest.raises(ValueError, match="stability"):
+        GDConfig(kappa=2.0)
+
+
 def test_paper_protocol_stops_at_its_threshold():
     _, X, y, params = _small_problem(c_pt=1.0, dim=100)
     res = train(X, y, params, GDConfig(method="paper", eval_every=200, max_steps=200_000))
@@ -182,3 +211,59 @@ def test_simulate_cli_bad_input_is_one_line_exit_2(argv, needle, capsys):
     code = main(["simulate", "--quiet", "--dim", "200", "--seeds", "2", "--alpha", "0.1", *argv])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+def _fake_runs(values):
+    base = dict(setting=0, label="x", rho_pt=0.1, rho_ft=0.1, omega=0.5, a_pt=1.0, teacher="gaussian", noise=0.0,
+                c_pt=1e-3, lambda_pt=0.0, gamma_ft=0.0, alpha_pt=np.nan, alpha=0.2, converged=True, drift=0.0)
+    import pandas as pd
+    return pd.DataFrame([{**base, "seed": s, "gen_error": v} for s, v in enumerate(values)])
+
+
+def test_summary_interval_uses_the_t_distribution():
+    """3 seeds: the 95% interval is mean +- t_{0.975, 2} SE with t = 4.3027 (tables), not 1.96."""
+    row = summarize(_fake_runs([1.0, 2.0, 4.0]), theory=False).iloc[0]
+    se = np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3)
+    assert row.se == pytest.approx(se, rel=1e-14)
+    assert row.ci_high - row.gen_error == pytest.approx(4.302652729911275 * se, rel=1e-9)
+    assert row.gen_error - row.ci_low == pytest.approx(4.302652729911275 * se, rel=1e-9)
+    with pytest.raises(ValueError, match="disjoint seeds"):
+        import pandas as pd
+        summarize(pd.concat([_fake_runs([1.0, 2.0]), _fake_runs([1.0, 2.0])]), theory=False)
+
+
+def test_few_seeds_warning():
+    from empirical.simulate import few_seeds_warning
+
+    assert few_seeds_warning(10) is None and few_seeds_warning(40) is None
+    assert "t = 2.57" in few_seeds_warning(6)          # t_{0.975, 5} = 2.5706
+
+
+@pytest.mark.parametrize("method", ["flow", "gd"])
+def test_two_half_runs_merge_to_the_full_run(method):
+    """Seeds 0-1 and 2-3 run separately, concatenated, summarise to the run with seeds 0-3."""
+    import pandas as pd
+
+    setting = Setting(Task(rho_pt=0.1, rho_ft=0.1, omega=0.5), Init(c_pt=1.0, gamma_ft=1.0))
+    kw = dict(dim=120, method=method)
+    full = simulate([setting], [0.25, 0.4], SimConfig(seeds=range(4), **kw), progress=False)
+    halves = pd.concat([simulate([setting], [0.25, 0.4], SimConfig(seeds=s, **kw), progress=False)
+                        for s in ((0, 1), (2, 3))], ignore_index=True)
+    a = full.sort_values(["alpha", "seed"]).reset_index(drop=True)
+    b = halves.sort_values(["alpha", "seed"]).reset_index(drop=True)
+    np.testing.assert_allclose(b.gen_error, a.gen_error, rtol=1e-10)
+    sa, sb = summarize(full, theory=False), summarize(halves, theory=False)
+    for col in ("gen_error", "se", "ci_low", "ci_high", "n_runs"):
+        np.testing.assert_allclose(sb[col], sa[col], rtol=1e-10)
+
+
+def test_simulate_cli_seed_offset_and_few_seed_warning(tmp_path, capsys):
+    import pandas as pd
+    from replica.app.cli import main
+
+    runs = tmp_path / "runs.csv"
+    code = main(["simulate", "--quiet", "--dim", "120", "--seeds", "2", "--seed-offset", "5", "--alpha", "0.3",
+                 "--c-pt", "0.1", "--runs", str(runs), "--format", "csv"])
+    err = capsys.readouterr().err
+    assert code == 0 and sorted(pd.read_csv(runs).seed) == [5, 6]
+    assert "standard error is itself uncertain" in err

@@ -26,7 +26,7 @@ def test_symbolic_derivation_checks_pass():
 
 
 def _log_q_mp(b, c):
-    """log q_c(b) from the penalty as first written (THEORY.md 1), at 50 digits."""
+    """log q_c(b) from the penalty as first written (docs/theory.md, "Model"), at 50 digits."""
     b, c = mpmath.mpf(b), mpmath.mpf(c)
     return mpmath.log((b * mpmath.asinh(b / c) - mpmath.sqrt(b * b + c * c) + c) / 2)
 
@@ -202,6 +202,45 @@ def test_optimize_cli_csv(capsys):
     frame = pd.read_csv(io.StringIO(out))
     assert list(frame.setting) == ["optimum", "canonical I", "canonical II", "canonical III", "canonical IV"]
     assert frame.converged.all() and (frame.objective.iloc[0] <= frame.objective.iloc[1:] + 1e-12).all()
+
+
+def test_uniform_small_c_ft_tends_to_the_l1_replica():
+    """q_c -> (|b|/2) log(1/c) as c -> 0: with the same tiny c_FT on every coordinate (lambda_PT = -c_PT,
+    gamma_FT -> 0) E_gen approaches the l1 replica, only logarithmically, and from above."""
+    from replica import Init, solve, solve_single
+    from replica.optimize import limit_penalty
+
+    task = Task(rho_pt=0.1, rho_ft=0.05, omega=0.5)
+    l1 = float(solve_single("l1", 0.05, [0.15]).gen_error[0])
+    errs = [float(solve(task, Init(c_pt=1e-3, lambda_pt=-1.0, gamma_ft=g, relative=True), [0.15]).gen_error[0])
+            for g in (1e-3, 1e-6, 1e-12)]
+    assert errs[0] > errs[1] > errs[2] > l1
+    assert errs[2] - l1 < 0.5 * (errs[0] - l1)
+    name, _ = limit_penalty(task, Init(c_pt=1e-20, lambda_pt=-1.0, gamma_ft=1e-20, relative=True))
+    assert name.startswith("l1")
+    name, ratio = limit_penalty(task, Init(c_pt=1e20, lambda_pt=0.0, gamma_ft=1.0, relative=True))
+    assert name.startswith("weighted ridge") and ratio == pytest.approx(1.0, rel=1e-12)
+
+
+def test_uniform_ridge_limit_value_is_one_minus_alpha():
+    """The weighted-ridge limit with c_used = c_unused is plain ridge: E_gen = 1 - alpha (unit signal)."""
+    from replica.optimize import _limit_value
+
+    task = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5)
+    assert _limit_value(task, "weighted ridge", 1.0, (0.2,)) == pytest.approx(0.8, rel=1e-6)
+
+
+def test_optimize_cli_reports_the_wall_and_parses_negative_bounds(capsys):
+    """rho_FT = 0.05, omega = 0.5, alpha = 0.15: the optimum sits on walls of the box; a negative
+    lower bound written as '--lambda-bounds -1,1' is a value (was read as an option)."""
+    code = main(["optimize", "--alpha", "0.15", "--rho-ft", "0.05", "--omega", "0.5", "--grid", "2,2,2",
+                 "--starts", "1", "--lambda-bounds", "-1,1", "--c-pt-bounds", "1e-6,1e-2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "search-box wall" in out and "past it the objective is" in out
+    head = [line for line in out.splitlines() if line.startswith("optimum ")][0]
+    iv = [line for line in out.splitlines() if line.strip().startswith("canonical IV")][0]
+    assert float(head.split()[1]) <= float(iv.split()[8]) + 1e-12      # never worse than canonical IV
 
 
 # -- figures -------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@ def register(subparsers) -> dict:
     p.add_argument("--alpha", required=True,
                    help="alpha_FT, or 'a,b,c' / 'start:stop:num' to minimise the mean error over them")
     p.add_argument("--c-pt-bounds", default="1e-6,10", help="c_PT search range lo,hi (log-scaled)")
-    p.add_argument("--lambda-bounds", default="-1,1", help="lambda_PT/c_PT search range lo,hi")
+    p.add_argument("--lambda-bounds", default="-1,1", help="lambda_PT/c_PT search range lo,hi (e.g. -1,1)")
     p.add_argument("--gamma-bounds", default="1e-6,100", help="gamma_FT search range lo,hi (log-scaled, lo > 0)")
     p.add_argument("--grid", default="9,9,7", help="grid sizes over (c_PT, lambda_PT/c_PT, gamma_FT)")
     p.add_argument("--starts", type=int, default=3, help="local refinements from the best grid points")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     add_output_options(p)
+    import re
+    p._negative_number_matcher = re.compile(r"^-\.?\d")    # '--lambda-bounds -1,1' is a value, not an option
     return {"regime": _cmd_regime, "optimize": _cmd_optimize}
 
 
@@ -111,7 +113,12 @@ def _cmd_optimize(args) -> int:
     head = (f"objective: predicted E_gen, {what}; lambda_pt in absolute units, lambda_pt_rel = lambda_pt/c_pt\n"
             f"optimum {res.best.value:.6g} (regime {res.regime}) vs best canonical {name} {canon.value:.6g}: "
             f"gain {canon.value - res.best.value:.6g}; {res.n_evals} evaluations\n")
-    if res.info["at_bounds"]:
-        head += f"note: the optimum lies on the search-box wall for {', '.join(res.info['at_bounds'])}\n"
+    lim = res.info.get("boundary")
+    if lim is not None:
+        head += (f"note: the optimum lies on the search-box wall for {', '.join(lim.walls)}; "
+                 f"8 decades past it the objective is {lim.beyond.value:.6g}"
+                 f"{' (lower: the infimum lies outside the box)' if lim.beyond.value < res.best.value else ''}\n")
+        if lim.limit:
+            head += f"      limit there: {lim.limit}, objective {lim.limit_value:.6g} (replica of that penalty)\n"
     write_atomic(_render(res.to_frame(), args.format, head), args.out)
     return 0 if res.best.ok else EXIT_NOCONV

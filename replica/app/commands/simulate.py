@@ -15,10 +15,14 @@ def register(sub) -> dict:
     add_init_options(p)
     p.add_argument("--alpha", default="0.05:0.5:10", help="'a,b,c' or 'start:stop:num' (default 0.05:0.5:10)")
     p.add_argument("--dim", type=int, default=1000, help="input dimension D (default 1000)")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds 0..S-1 (default 10)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10; >= 10 for trustworthy SEs)")
+    p.add_argument("--seed-offset", type=int, default=0,
+                   help="first seed (default 0): seeds K..K+S-1, so runs can be extended and merged")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="gd/mirror/paper: wall-time budget per batch of runs, 0 = none (stop reason 'time budget')")
     p.add_argument("--method", choices=("flow", "mirror", "gd", "paper"), default="flow",
                    help="flow: exact gradient-flow end point (default); mirror: conservation-exact steps; "
-                        "gd: small-step gradient descent; paper: lr 0.5 + threshold stop")
+                        "gd: gradient descent kept on the flow path; paper: lr 0.5 + threshold stop")
     p.add_argument("--alpha-pt", type=float, help="pretrain on round(alpha_PT D) samples (default: oracle PT)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
     p.add_argument("--runs", help="also write the per-run table (CSV) to this file")
@@ -28,19 +32,26 @@ def register(sub) -> dict:
 
 
 def _cmd_simulate(args) -> int:
-    from empirical.simulate import SimConfig, Setting, simulate, summarize
+    import sys
+
+    import numpy as np
+
+    from empirical.simulate import SimConfig, Setting, few_seeds_warning, simulate, summarize
+    from empirical.train import GDConfig
 
     check_int("--seeds", args.seeds, 1, 100_000)
     check_int("--dim", args.dim, 10, 100_000)
     if args.alpha_pt is not None and not (0 < args.alpha_pt <= 1e6):
         raise InputError(f"--alpha-pt must be finite, > 0 and <= 1e6, got {args.alpha_pt}")
+    check_int("--seed-offset", args.seed_offset, 0, 10**9)
     for path in (args.out, args.runs):       # fail before the (long) simulation, not after it
         if path:
             check_out(path)
     setting = Setting(task_from_args(args), init_from_args(args), "cli")
     try:
-        cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seeds)), method=args.method,
-                        device=args.device, alpha_pt=args.alpha_pt)
+        gd = GDConfig(method=args.method, max_seconds=args.max_seconds) if args.method != "flow" else None
+        cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
+                        method=args.method, device=args.device, alpha_pt=args.alpha_pt, gd=gd)
     except ValueError as err:
         raise InputError(str(err)) from None
     alphas = parse_alphas(args.alpha)
@@ -54,12 +65,12 @@ def _cmd_simulate(args) -> int:
     table = summarize(runs)
     if args.runs:
         write_atomic(runs.to_csv(index=False, float_format="%.10g"), args.runs)
-    cols = ["alpha", "gen_error", "se", "n_runs", "theory", "z", "n_converged", "max_drift"]
+    cols = ["alpha", "gen_error", "se", "ci_low", "ci_high", "n_runs", "theory", "z", "p_value", "n_converged",
+            "max_drift"]
     write_atomic(render_frame(table[cols], args.format), args.out)
-    import sys
-
-    import numpy as np
-
+    caveat = few_seeds_warning(args.seeds)
+    if caveat:
+        print(f"ptft: warning: {caveat}", file=sys.stderr)
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
         print(f"ptft: warning: {bad} alpha values have runs that did not converge "

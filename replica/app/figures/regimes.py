@@ -66,8 +66,9 @@ class Plane:
 
 
 LOG_AXES = {"beta_pt", "c_pt", "gamma_ft"}
-AXIS_LABELS = {"beta_pt": r"$|\beta_{PT}|$", "lambda_rel": r"$\lambda_{PT}/c_{PT}$", "c_pt": r"$c_{PT}$",
-               "gamma_ft": r"$\gamma_{FT}$"}
+AXIS_LABELS = {"beta_pt": r"$|\beta_{\mathrm{PT}}|$", "lambda_rel": r"$\lambda_{\mathrm{PT}}/c_{\mathrm{PT}}$",
+               "c_pt": r"$c_{\mathrm{PT}}$", "gamma_ft": r"$\gamma_{\mathrm{FT}}$"}
+MARKERS = {"I": "o", "II": "s", "III": "^", "IV": "D"}     # one marker shape per regime, every panel
 PLANES = (
     Plane("A", "beta_pt", "lambda_rel", (1e-3, 1e3), (-0.999, 1.0), {"c_pt": 0.1, "gamma_ft": 0.0}),
     Plane("B", "beta_pt", "c_pt", (1e-3, 1e3), (1e-4, 1e2), {"lambda_rel": 0.0, "gamma_ft": 0.0}),
@@ -108,7 +109,10 @@ _MARKS = {"C": [(1.0, 10.0, "III")], "D": [(1e-3, 0.0, "II"), (1e-3, -0.99, "IV"
 def _draw_plane(axs, plane: Plane, ax_vals: dict, thr: Thresholds) -> None:
     plt = _pyplot()
     x, y = ax_vals["x"], ax_vals["y"]
-    panels = ((ax_vals["l_order"], "l-order", "viridis", (1, 2)), (ax_vals["pd"], "PD", "magma", (-1, 0)))
+    # viridis reversed: rich (l = 1) is yellow and lazy (l = 2) purple, the colours of regimes I and II
+    # in the third panel, so a colour means the same thing in every panel
+    panels = ((ax_vals["l_order"], r"$\ell$-order (1 rich, 2 lazy)", "viridis_r", (1, 2)),
+              (ax_vals["pd"], "pretraining dependence PD", "magma", (-1, 0)))
     for ax, (val, title, cmap, lim) in zip(axs[:2], panels):
         mesh = ax.pcolormesh(x, y, val, cmap=cmap, vmin=lim[0], vmax=lim[1], shading="auto")
         plt.colorbar(mesh, ax=ax, fraction=0.046)
@@ -127,7 +131,8 @@ def _draw_plane(axs, plane: Plane, ax_vals: dict, thr: Thresholds) -> None:
         ax.set_yscale("log" if plane.y in LOG_AXES else "linear")
         ax.set_xlabel(AXIS_LABELS[plane.x])
         ax.set_ylabel(AXIS_LABELS[plane.y])
-    axs[0].text(0.02, 0.02, fixed, transform=axs[0].transAxes, fontsize=8, color="white")
+    axs[0].text(0.02, 0.02, fixed, transform=axs[0].transAxes, fontsize=8, color="black",
+                bbox=dict(facecolor="white", alpha=0.75, lw=0))
 
 
 def fig2_frame(n: int, b: float = 1.0, thr: Thresholds = Thresholds()):
@@ -159,8 +164,8 @@ def make_fig2(args) -> int:
         _draw_plane(row, plane, plane_axes(plane, n, b), thr)
     handles = [Patch(color=REGIME_COLORS[k], label=f"{k}: {REGIME_NAMES[k]}") for k in REGIME_COLORS]
     fig.legend(handles=handles, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1.01), frameon=False)
-    fig.suptitle(f"Fine-tuning regimes at |beta_FT| = {b:g} (solid: l = {thr.l_rich:g}, "
-                 f"dashed: PD/(1-l) = {thr.dependence:g})", y=1.03)
+    fig.suptitle(fr"Fine-tuning regimes at $|\beta_{{\mathrm{{FT}}}}| = {b:g}$ (solid: $\ell = {thr.l_rich:g}$, "
+                 fr"dashed: PD$/(1-\ell) = {thr.dependence:g}$)", y=1.03)
     fig.tight_layout()
     png, csv = _save(fig, png, fig2_frame(n, b, thr).to_csv(index=False, float_format="%.10g"))
     plt.close(fig)
@@ -227,12 +232,12 @@ def _zoom(ax, per, sims) -> None:
         ax.semilogy(res.alpha[keep], res.gen_error[keep], color=REGIME_COLORS[rname], lw=2.0)
         if sims is not None:
             sub = sims[(sims.task == "FT inside PT") & (sims.setting == rname) & (sims.alpha <= 0.16)]
-            ax.errorbar(sub.alpha, sub.sim_mean, yerr=2 * sub.sim_se.fillna(0), fmt="o", ms=4,
+            ax.errorbar(sub.alpha, sub.sim_mean, yerr=2 * sub.sim_se.fillna(0), fmt=MARKERS[rname], ms=4.5,
                         color=REGIME_COLORS[rname], mec="black", mew=0.5, capsize=2)
     ax.set_xlim(0, 0.16)
     ax.set_ylim(1e-6, 3)
-    ax.set_title("FT inside PT, small alpha (log scale)")
-    ax.set_xlabel(r"$\alpha_{FT} = N_{FT}/D$")
+    ax.set_title(r"FT inside PT, small $\alpha_{\mathrm{FT}}$ (log scale)")
+    ax.set_xlabel(r"$\alpha_{\mathrm{FT}} = N_{\mathrm{FT}}/D$")
     ax.grid(alpha=0.3)
 
 
@@ -265,21 +270,25 @@ def make_fig5(args) -> int:
         task = FIG5_TASKS[tname]
         for rname, res in per.items():
             init = CANONICAL[rname]
-            ax.plot(res.alpha, res.gen_error, color=REGIME_COLORS[rname], lw=2.2,
-                    label=fr"{rname}: $\lambda_{{PT}}/c_{{PT}}$={init.lambda_rel:g}, $\gamma_{{FT}}$={init.gamma_ft:g}")
+            ax.plot(res.alpha, res.gen_error, color=REGIME_COLORS[rname], lw=2.2, marker=MARKERS[rname], markevery=8,
+                    ms=5,
+                    label=fr"{rname}: $\lambda_{{\mathrm{{PT}}}}/c_{{\mathrm{{PT}}}}$={init.lambda_rel:g}, "
+                          fr"$\gamma_{{\mathrm{{FT}}}}$={init.gamma_ft:g}")
             if sims is not None:
                 sub = sims[(sims.task == tname) & (sims.setting == rname)]
-                ax.errorbar(sub.alpha, sub.sim_mean, yerr=2 * sub.sim_se.fillna(0), fmt="o", ms=4,
+                ax.errorbar(sub.alpha, sub.sim_mean, yerr=2 * sub.sim_se.fillna(0), fmt=MARKERS[rname], ms=4.5,
                             color=REGIME_COLORS[rname], mec="black", mew=0.5, capsize=2)
         win = min(per, key=lambda k: float(np.mean(per[k].gen_error)))
-        ax.set_title(f"{tname}: rho_FT={task.rho_ft:g}, omega={task.omega:g}; lowest mean: {win}")
-        ax.set_xlabel(r"$\alpha_{FT} = N_{FT}/D$")
+        ax.set_title(fr"{tname}: $\rho_{{\mathrm{{FT}}}}$={task.rho_ft:g}, $\omega$={task.omega:g}; "
+                     fr"lowest error: {win}")
+        ax.set_xlabel(r"$\alpha_{\mathrm{FT}} = N_{\mathrm{FT}}/D$")
         ax.set_xlim(0, 0.505)
-        ax.set_ylim(-0.05, 1.7)
+        top = 1.7 if sims is None else max(1.7, 1.05 * float(np.nanmax(sims.sim_mean + 2 * sims.sim_se.fillna(0))))
+        ax.set_ylim(-0.05, top)                  # never clip an error bar
         ax.grid(alpha=0.3)
     _zoom(axs[3], results["FT inside PT"], sims)
     axs[0].set_ylabel("generalisation error (replica)")
-    title = r"$c_{PT}=10^{-3}$, $\rho_{PT}=0.1$"
+    title = r"$c_{\mathrm{PT}}=10^{-3}$, $\rho_{\mathrm{PT}}=0.1$"
     if sims is not None:
         title += f"\npoints: exact GF end point, D={int(sims.dim.iloc[0])}, {args.seeds} seeds, mean $\\pm$ 2 SE"
     handles, labels = axs[0].get_legend_handles_labels()

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import sys
 
-# lever values per panel (the authors' grids, PAPER_NOTES.md 6.5: c_PT {0.125..2},
+# lever values per panel (the authors' grids, c_PT {0.125..2},
 # kappa = 1/alpha with alpha in {0.1..10}, gamma_FT {0.01..10}; here the ends and 1)
 PANELS = {
-    "c_pt": ("(a) absolute scale $c_{PT}$", (0.25, 1.0, 4.0)),
+    "c_pt": (r"(a) absolute scale $c_{\mathrm{PT}}$", (0.25, 1.0, 4.0)),
     "kappa": (r"(b) relative scale $\kappa$ (stem + stages 1-3)", (0.1, 1.0, 10.0)),
-    "gamma_ft": (r"(c) FT readout scale $\gamma_{FT}$", (0.01, 1.0, 10.0)),
+    "gamma_ft": (r"(c) FT readout scale $\gamma_{\mathrm{FT}}$", (0.01, 1.0, 10.0)),
 }
+LEVER_SYMBOL = {"c_pt": r"$c_{\mathrm{PT}}$", "kappa": r"$\kappa$", "gamma_ft": r"$\gamma_{\mathrm{FT}}$"}
+MARKERS = ("o", "s", "^")
+MIN_SEEDS_FOR_BARS = 5       # below this a standard error is too noisy to draw as an error bar
 
 
 def lever_settings(panels: dict):
@@ -56,10 +59,17 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
             g = sub[sub[name] == v].groupby("n_ft")["test_acc"]
             if g.ngroups == 0:
                 continue
-            mean, sem = g.mean(), g.sem().fillna(0.0)
+            mean, sem, count = g.mean(), g.sem().fillna(0.0), int(g.size().min())
             dodge = 1.0 + 0.04 * (i - (len(values) - 1) / 2)          # small x shift so error bars do not overlap
-            ax.errorbar(mean.index * dodge, mean.values, yerr=2 * sem.values, marker="o", ms=4, capsize=3,
-                        color=colour, label=f"{v:g}")
+            if count >= MIN_SEEDS_FOR_BARS:       # +-2 SE, clipped to the possible range [0, 1]
+                lo, hi = np.minimum(2 * sem.values, mean.values), np.minimum(2 * sem.values, 1 - mean.values)
+                ax.errorbar(mean.index * dodge, mean.values, yerr=[lo, hi], marker=MARKERS[i % 3], ms=4, capsize=3,
+                            color=colour, label=f"{v:g}")
+            else:                                 # too few seeds for an SE: show every seed and the mean
+                runs = sub[sub[name] == v]
+                ax.scatter(runs.n_ft * dodge, runs.test_acc, marker=MARKERS[i % 3], s=12, color=colour, alpha=0.45,
+                           linewidths=0)
+                ax.plot(mean.index * dodge, mean.values, marker=MARKERS[i % 3], ms=5, color=colour, label=f"{v:g}")
         ax.set_xscale("log")
         ticks = sorted(int(n) for n in sub.n_ft.unique())
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
@@ -67,9 +77,11 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
         ax.set_xlabel("number of fine-tuning samples n")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(title=name.replace("_", " ").replace("c pt", "c_PT").replace("gamma ft", "gamma_FT"),
-                  fontsize=8, title_fontsize=8)
-    np.atleast_1d(axes)[0].set_ylabel("FT test accuracy (mean $\\pm$ 2 s.e.)")
+        ax.legend(title=LEVER_SYMBOL[name], fontsize=8, title_fontsize=9)
+        ax.set_ylim(max(0.0, float(frame.test_acc.min()) - 0.02), 1.005)   # every seed visible, accuracy <= 1
+    n_seeds = int(frame.groupby(["c_pt", "kappa", "gamma_ft", "n_ft"]).size().min()) if len(frame) else 0
+    what = "mean $\\pm$ 2 s.e." if n_seeds >= MIN_SEEDS_FOR_BARS else "mean; faint points: single seeds"
+    np.atleast_1d(axes)[0].set_ylabel(f"FT test accuracy ({what})")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_png_atomic(fig, path)
