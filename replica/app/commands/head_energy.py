@@ -58,7 +58,7 @@ def setup_from_args(args):
 def _cmd(args) -> int:
     from empirical.head_energy import energy_sweep
 
-    from empirical.head_energy import MAX_STEPS
+    from empirical.head_energy.model import MAX_STEPS
 
     taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
     if max(taus) > MAX_STEPS:
