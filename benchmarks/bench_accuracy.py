@@ -54,7 +54,7 @@ def _compare(res, i, classes, dqs, start):
         row["ref_agrees"] = bool(ref_recovers(classes, row["alpha"], dqs))
         return row
     try:
-        ref = ref_gen_error(classes, row["alpha"], dqs, start)
+        ref, row["ref_sharp"] = ref_gen_error(classes, row["alpha"], dqs, start)
     except (AssertionError, ArithmeticError, ValueError):
         row["ref_failed"] = True
         return row

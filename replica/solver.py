@@ -12,24 +12,24 @@ alpha s^2 / (1 - alpha) agree with this form, which is also continuous with the 
 closed form s^2 / (alpha - 1).)
 
 The expectations and both solvers run in the generated Numba kernels (``numerics``);
-this module builds the coordinate classes, walks the alpha grid with continuation, certifies
-each point (``gen_error_err``, refined to ``rtol``) and packages the result.
+this module walks the alpha grid with continuation over the coordinate classes
+(``replica.classes``), certifies each point (``gen_error_err``, refined to ``rtol``) and packages
+the result (``replica.result.SolveResult``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from numerics import codegen
-from numerics.transfer import c_ft
 
+from .classes import GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Classes, ptft_classes, single_classes  # noqa: F401
+from .classes import _append_teacher, _pack  # noqa: F401 (re-exported for callers of replica.solver)
 from .params import Init, ParameterError, Task, _finite, check_alphas
+from .result import SolveResult, flag_nonfinite  # noqa: F401
 
-GROUPS = ("shared", "new", "pt_only", "none")
-KIND_ZERO, KIND_GAUSS, KIND_FIXED = 0, 1, 2
 # below this sigma the fixed point is declared exact recovery (sigma^2 stays a normal float)
 _LOG_SIGMA_FLOOR = math.log(1e-120)
 
@@ -69,175 +69,6 @@ def _accuracy(accuracy, rtol) -> Accuracy:
             raise ParameterError(f"rtol must lie in (0, 1), got {rtol:g}")
         acc = replace(acc, rtol=rtol)
     return acc
-
-
-@dataclass(frozen=True)
-class Classes:
-    """Coordinate classes: weight, penalty scale c, teacher kind and parameter, group, and
-    optionally the input variance of each class (x_d ~ N(0, s/D); None: all 1)."""
-
-    weight: np.ndarray
-    c: np.ndarray
-    kind: np.ndarray
-    par: np.ndarray
-    group: np.ndarray
-    group_names: tuple
-    variance: np.ndarray | None = None
-
-    @cached_property
-    def svar(self) -> np.ndarray:
-        return np.ones(self.weight.size) if self.variance is None else self.variance
-
-
-@dataclass(frozen=True)
-class SolveResult:
-    """Per-alpha replica predictions (arrays aligned with ``alpha``).
-
-    gen_error : E_gen = E[(eta - beta*)^2] = ||beta_hat - beta*||^2 / D (parameter MSE,
-        the noiseless test MSE); ``test_error`` adds sigma_noise^2 for a noisy test label.
-    gen_error_err : a-posteriori bound on |gen_error - exact replica value| (quadrature,
-        from the same rule at steps 2h and 4h, plus the residual); a point whose bound
-        exceeds ``rtol * gen_error + 1e-14`` after refinement is ``converged=False``.
-    active_fraction : P(|beta_hat_d| > 1e-6) under the exact law of the estimate (closed
-        form through the monotone prox; ~1 for smooth penalties, the support size for l1).
-    group_error : conditional per-coordinate error in each group (columns = group_names).
-    phase : 'interior', 'recovery' (sigma = 0 is the fixed point: exact recovery),
-        'closed-form' (alpha >= 1 without reg).
-    """
-
-    alpha: np.ndarray
-    gen_error: np.ndarray
-    test_error: np.ndarray
-    sigma: np.ndarray
-    tau: np.ndarray
-    group_error: np.ndarray
-    active_fraction: np.ndarray
-    residual: np.ndarray
-    converged: np.ndarray
-    phase: np.ndarray
-    n_evals: np.ndarray
-    group_names: tuple
-    info: dict = field(default_factory=dict)
-    gen_error_err: np.ndarray | None = None
-
-    def to_frame(self):
-        import pandas as pd
-
-        cols = {"alpha": self.alpha, "gen_error": self.gen_error, "test_error": self.test_error,
-                "sigma": self.sigma, "tau": self.tau}
-        for j, name in enumerate(self.group_names):
-            cols[f"err_{name}"] = self.group_error[:, j]
-        cols["active_fraction"] = self.active_fraction
-        if self.gen_error_err is not None:
-            cols["gen_error_err"] = self.gen_error_err
-        cols.update(residual=self.residual,
-                    converged=self.converged, phase=self.phase, n_evals=self.n_evals)
-        frame = pd.DataFrame(cols)
-        for key, value in self.info.items():
-            frame[key] = value
-        return frame
-
-    def __repr__(self) -> str:
-        n, bad = len(self.alpha), int(np.sum(~np.asarray(self.converged, bool)))
-        span = f"alpha {self.alpha.min():g}..{self.alpha.max():g}" if n else "no alpha"
-        err = f", gen_error {np.nanmin(self.gen_error):.3g}..{np.nanmax(self.gen_error):.3g}" if n else ""
-        conv = "all converged" if bad == 0 else f"{bad} NOT converged"
-        return f"<SolveResult: {n} points, {span}{err}, {conv}; use .summary(), .to_frame(), .plot()>"
-
-    def summary(self, max_rows: int = 10) -> str:
-        """A short text report: the parameters, then alpha, gen_error, converged and phase
-        (at most ``max_rows`` rows, evenly spaced, always with the first and last).
-
-        Returns
-        -------
-        str
-            The report (also what ``print(result)`` shows).
-        """
-        import pandas as pd
-
-        params = "  ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.info.items())
-        cols = {"alpha": self.alpha, "gen_error": self.gen_error}
-        if self.gen_error_err is not None:
-            cols["gen_error_err"] = self.gen_error_err
-        cols.update(residual=self.residual, converged=self.converged, phase=self.phase)
-        frame = pd.DataFrame(cols)
-        if len(frame) > max_rows:
-            frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, max_rows).round().astype(int))]
-        bad = int(np.sum(~np.asarray(self.converged, bool)))
-        tail = f"{len(self.alpha)} points, " + ("all converged" if bad == 0 else f"{bad} NOT converged (flagged)")
-        return f"{params}\n{frame.to_string(index=False)}\n{tail}"
-
-    __str__ = summary
-
-    def plot(self, ax=None, y: str = "gen_error", **kwargs):
-        """Plot ``y`` (a column of :meth:`to_frame`) against alpha on a log scale; points that did
-        not converge are marked with a red x.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-            The axes drawn on (a new figure's if ``ax`` is None).
-        """
-        import matplotlib.pyplot as plt
-
-        frame = self.to_frame()
-        if y not in frame:
-            raise ValueError(f"unknown column {y!r}; choose from {', '.join(frame.columns)}")
-        ax = plt.subplots()[1] if ax is None else ax
-        ax.plot(frame["alpha"], frame[y], **kwargs)
-        bad = ~frame["converged"].astype(bool)
-        if bad.any():
-            ax.plot(frame["alpha"][bad], frame[y][bad], "rx", label="not converged")
-        if (frame[y] > 0).all():
-            ax.set_yscale("log")
-        ax.set_xlabel("alpha_FT = N_FT / D")
-        ax.set_ylabel(y)
-        return ax
-
-
-# -- coordinate classes --------------------------------------------------------------------
-def ptft_classes(task: Task, init: Init) -> Classes:
-    """Four groups; PT-used coordinates get c_FT(a_PT), unused ones c_FT(0)."""
-    lam = init.lambda_abs
-    c_used = c_ft(abs(task.a_pt), init.c_pt, lam, init.gamma_ft)
-    c_unused = c_ft(0.0, init.c_pt, lam, init.gamma_ft)
-    if c_used <= 0.0 or c_unused <= 0.0:
-        raise ParameterError(
-            "c_FT = 0 (lambda_pt = -c_pt with gamma_ft = 0): the FT network cannot move; use gamma_ft > 0")
-    weights = task.group_weights()
-    w, cs, kinds, pars, groups = [], [], [], [], []
-    for gi, name in enumerate(GROUPS):
-        has_teacher = name in ("shared", "new")
-        cval = c_used if name in ("shared", "pt_only") else c_unused
-        _append_teacher(w, cs, kinds, pars, groups, weights[name], cval, has_teacher, task, gi)
-    return _pack(w, cs, kinds, pars, groups, GROUPS)
-
-
-def _append_teacher(w, cs, kinds, pars, groups, weight, cval, has_teacher, task, gi, even=True):
-    if not has_teacher:
-        w.append(weight), cs.append(cval), kinds.append(KIND_ZERO), pars.append(0.0), groups.append(gi)
-    elif task.teacher == "gaussian":
-        w.append(weight), cs.append(cval), kinds.append(KIND_GAUSS), pars.append(1.0 / task.rho_ft), groups.append(gi)
-    else:
-        amp = 1.0 / math.sqrt(task.rho_ft)
-        signs = (1.0,) if even else (1.0, -1.0)     # an odd prox makes +-A equivalent
-        for sgn in signs:
-            w.append(weight / len(signs)), cs.append(cval), kinds.append(KIND_FIXED)
-            pars.append(sgn * amp), groups.append(gi)
-
-
-def _pack(w, cs, kinds, pars, groups, names) -> Classes:
-    return Classes(np.array(w, float), np.array(cs, float), np.array(kinds, np.int64),
-                   np.array(pars, float), np.array(groups, np.int64), tuple(names))
-
-
-def single_classes(rho: float, teacher: str, c: float = 1.0, even: bool = True) -> Classes:
-    """Single task: a fraction rho of coordinates carries the teacher (N(0, 1/rho) or 1/sqrt(rho))."""
-    task = Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=teacher)
-    w, cs, kinds, pars, groups = [], [], [], [], []
-    _append_teacher(w, cs, kinds, pars, groups, rho, c, True, task, 0, even)
-    _append_teacher(w, cs, kinds, pars, groups, 1.0 - rho, c, False, task, 1, even)
-    return _pack(w, cs, kinds, pars, groups, ("support", "off_support"))
 
 
 # -- one point and a curve ---------------------------------------------------------------
@@ -328,7 +159,7 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point) -> tuple[float, flo
     quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
     resid = alpha * sigma2 * abs(pt.f2) + shift(pt.f1, pt.f2)
     # a floor for what the estimate does not model (rounding in ~1e3-term sums, the FD Jacobian)
-    est = quad + resid + 1e-10 * abs(pt.e_err)
+    est = quad + resid + 1e-9 * abs(pt.e_err)
     return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
 
 
@@ -520,16 +351,3 @@ def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian",
     info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}
     return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info,
                          rtol=rtol)
-
-
-def flag_nonfinite(result):
-    """``result`` with every point whose gen_error is not finite marked ``converged=False``
-    and, where the solver called it converged, ``phase='divergent'`` (alpha = 1 with label
-    noise: the min-norm interpolator's error has a pole there). Never inf/NaN as success."""
-    import dataclasses
-
-    bad = result.converged & ~np.isfinite(result.gen_error)
-    if not bad.any():
-        return result
-    return dataclasses.replace(result, converged=result.converged & ~bad,
-                               phase=np.where(bad, "divergent", result.phase))

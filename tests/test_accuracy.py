@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq, root
 from scipy.special import roots_legendre
@@ -113,7 +113,7 @@ def ref_gen_error(classes, alpha, dqs, start, noise2=0.0):
     with np.errstate(all="ignore"):
         sol = root(lambda v: f(v)[0], start, method="hybr", options={"xtol": 1e-13})
     if sol.success and np.max(np.abs(sol.fun)) < 1e-11:
-        return f(sol.x)[1]
+        return f(sol.x)[1], True
 
     def lt_of(ls):
         g = lambda t: f([ls, t])[0][0]       # noqa: E731  (decreasing in log tau)
@@ -122,8 +122,10 @@ def ref_gen_error(classes, alpha, dqs, start, noise2=0.0):
     g2 = lambda ls: f([ls, lt_of(ls)])[0][1]   # noqa: E731
     ls = brentq(g2, *_bracket(g2, start[0], 0.3), xtol=1e-14, rtol=1e-15)
     res, e_err = f([ls, lt_of(ls)])
-    assert np.max(np.abs(res)) < 1e-9, res
-    return e_err
+    # near the exact-recovery edge the bracketed fallback stops at residuals ~1e-9 (measured 1.05e-9):
+    # good enough for the 1e-6 accuracy check, not for judging a 1e-10-level error estimate
+    assert np.max(np.abs(res)) < 1e-8, res
+    return e_err, bool(np.max(np.abs(res)) < 1e-11)
 
 
 def ref_recovers(classes, alpha, dqs, sigma=1e-6):
@@ -140,11 +142,13 @@ def _check(res, classes, dqs):
         assert ref_recovers(classes, alpha, dqs)
         return
     assert res.gen_error[0] > 0.0
-    ref = ref_gen_error(classes, alpha, dqs, [math.log(res.sigma[0]), math.log(res.tau[0])])
+    ref, sharp = ref_gen_error(classes, alpha, dqs, [math.log(res.sigma[0]), math.log(res.tau[0])])
     err = abs(res.gen_error[0] - ref)
     assert err <= 1e-6 * ref + 1e-12, (res.gen_error[0], ref)
-    # the estimate holds (up to the reference's own error, < 1e-11: test_reference_quadrature_is_converged)
-    assert err <= res.gen_error_err[0] + REF_TOL * ref, (err, res.gen_error_err[0])
+    # the estimate holds (up to the reference's own error, < 1e-11: test_reference_quadrature_is_converged),
+    # judged only where the reference's fixed point is itself solved to 1e-11
+    if sharp:
+        assert err <= res.gen_error_err[0] + REF_TOL * ref, (err, res.gen_error_err[0])
 
 
 def test_reference_quadrature_is_converged():
@@ -200,6 +204,7 @@ def test_ridge_active_fraction_is_one():
 
 
 @settings(max_examples=15, deadline=None)
+@example(rho_pt=0.5, rho_ft=0.25, omega=1.0, teacher='fixed', log_c=-5.0, lam=0.0, gamma=0.0, alpha=0.75)
 @given(rho_pt=st.floats(0.05, 0.5), rho_ft=st.floats(0.01, 0.3), omega=st.floats(0.0, 1.0),
        teacher=st.sampled_from(["gaussian", "fixed"]), log_c=st.floats(-6, 1),
        lam=st.floats(-0.9, 0.9), gamma=st.sampled_from([0.0, 0.1, 1.0]), alpha=st.floats(0.02, 0.99))

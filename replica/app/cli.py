@@ -5,6 +5,9 @@ Exit codes: 0 success; 2 refused input, data or output path (one line on stderr)
 False, the residual and the phase); 130 interrupted (Ctrl-C); 1 an internal error (a bug:
 one line, ``PTFT_DEBUG=1`` shows the traceback). Only the modules of the command that runs
 are imported, so ``ptft --help`` needs neither SymPy nor NumPy.
+
+One module of ~420 lines on purpose: the option parsers, the output helpers and the one error
+handler that every subcommand plug-in shares live beside ``main``.
 """
 from __future__ import annotations
 
