@@ -33,6 +33,14 @@ import numpy as np
 MAX_STEPS = 10**6
 
 
+def require_positive_ints(obj, names) -> None:
+    """ValueError (one line) unless every attribute in ``names`` of ``obj`` is an integer >= 1."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 @dataclass(frozen=True)
 class HeadEnergySetup:
     """Sizes and training settings of the two-layer linear model.
@@ -53,10 +61,7 @@ class HeadEnergySetup:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("dim", "n_samples", "features", "classes"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        require_positive_ints(self, ("dim", "n_samples", "features", "classes"))
         if self.classes < 2 or self.features > self.dim:
             raise ValueError("need classes >= 2 and features <= dim")
         if not 0.0 <= self.overlap <= 1.0:

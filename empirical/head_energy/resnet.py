@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from empirical.cifar import ImageSet, protocol_split, sample_ft
-from empirical.head_energy.model import cross_entropy, feature_metrics, initial_energy
+from empirical.head_energy.model import cross_entropy, feature_metrics, initial_energy, require_positive_ints
 from empirical.resnet import ResNet, reset_readout
 from empirical.resnet_train import SGDConfig, _normalise, evaluate, pretrained, train
 
@@ -63,10 +63,7 @@ class HeadEnergyResNetSetup:
     def __post_init__(self):
         if self.bn not in ("frozen", "train"):
             raise ValueError(f"bn must be 'frozen' or 'train', got {self.bn!r}")
-        for name in ("n_ft", "hp_batch", "ft_batch", "ft_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        require_positive_ints(self, ("n_ft", "hp_batch", "ft_batch", "ft_epochs"))
         for name, low in (("gamma_ft", 0.0), ("hp_momentum", 0.0), ("ft_momentum", 0.0)):
             value = getattr(self, name)
             if not (math.isfinite(value) and low <= value) or (name != "gamma_ft" and value >= 1):

@@ -95,20 +95,26 @@ def train_deep_linear(X, y, theta_s, depth: int, *, width: int = 4, lr: float = 
     yt = torch.as_tensor(y, dtype=torch.float64)
     layers = [w.requires_grad_(j >= freeze_first) for j, w in enumerate(balanced_layers(theta_s, depth, width))]
     trained = [w for w in layers if w.requires_grad]
-    opt = torch.optim.SGD(trained, lr=lr)
+    loss = lambda: 0.5 * torch.mean((Xt @ _end_to_end(layers) - yt) ** 2)   # noqa: E731
+    _gd(torch.optim.SGD(trained, lr=lr), loss, max_steps, tol, f"deep linear GD (depth {depth}, lr {lr:g})")
+    return _end_to_end(layers).detach().numpy().copy()
+
+
+def _gd(opt, loss_fn, steps: int, tol: float, what: str) -> float:
+    """Full-batch GD with ``opt`` until the loss < tol or ``steps`` steps; stops on divergence
+    (:func:`_check_diverged`). Returns the last loss."""
     first = None
-    for step in range(max_steps):
-        theta = _end_to_end(layers)
-        loss = 0.5 * torch.mean((Xt @ theta - yt) ** 2)
+    for step in range(steps):
+        loss = loss_fn()
         value = loss.item()
         first = value if first is None else first
         if value < tol:
             break
-        _check_diverged(value, first, step, f"deep linear GD (depth {depth}, lr {lr:g})")
+        _check_diverged(value, first, step, what)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return _end_to_end(layers).detach().numpy().copy()
+    return value
 
 
 # a loss this many times above its starting value only grows further: GD has diverged
@@ -181,19 +187,8 @@ class WideReLU:
         import torch
 
         yt = torch.as_tensor(y, dtype=torch.float64)
-        opt = torch.optim.SGD([self.W], lr=lr)
-        first = None
-        for step in range(steps):
-            loss = 0.5 * torch.mean((self(X) - yt) ** 2)
-            value = loss.item()
-            first = value if first is None else first
-            if value < tol:
-                break
-            _check_diverged(value, first, step, f"wide ReLU GD (lr {lr:g})")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return float(loss.item())
+        loss = lambda: 0.5 * torch.mean((self(X) - yt) ** 2)   # noqa: E731
+        return float(_gd(torch.optim.SGD([self.W], lr=lr), loss, steps, tol, f"wide ReLU GD (lr {lr:g})"))
 
     def predict(self, X) -> np.ndarray:
         import torch
