@@ -222,7 +222,7 @@ def _gabor_patch(rng: np.random.Generator, channels: int, p: int) -> np.ndarray:
 def generated_images(n_classes: int = 20, n_train_per_class: int = 100, n_test_per_class: int = 200,
                      size: int = 16, channels: int = 3, n_shared: int = 12, k_shared: int = 3,
                      k_specific: int = 2, patch: int = 5, jitter: int = 2, distractors: int = 2,
-                     noise: float = 0.35, seed: int = 0, return_features: bool = False):
+                     noise: float = 0.15, seed: int = 0, return_features: bool = False):
     """Generated uint8 images (N, C, size, size) with many classes built from one feature dictionary.
 
     The dictionary holds ``n_shared`` shared features and ``k_specific`` features per class, each a
