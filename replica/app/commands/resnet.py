@@ -11,7 +11,7 @@ from dataclasses import replace
 from replica.app.cli import InputError, check_int, parse_float_list, parse_int_list
 
 FIGURES = {"fig4": "replica.app.figures.resnet:make"}
-STAND_INS = ("generated", "digits")      # --data keywords (a directory of that name needs ./generated)
+STAND_INS = ("generated", "digits")      # --data keywords (a CIFAR directory so named: give ./NAME)
 
 
 def register(subparsers) -> dict:
