@@ -8,6 +8,9 @@ unpickler that only builds numpy arrays, lists, dicts and strings, so a crafted 
 shipped in its wheel), bilinearly upsampled to ``size`` x ``size`` and quantised to uint8, split per
 class into train and test images (a fixed, seed-independent split).
 
+``generated_images(...)`` is a generated stand-in with many classes, each image a sum of a few
+localized patterns from one shared dictionary (shared and class-specific features) plus noise.
+
 ``protocol_split`` applies the paper's protocol (docs/resnet.md): the labels are permuted per seed,
 the first ``n_ft_classes`` permuted labels are the fine-tuning (FT) task, all others pretraining (PT).
 Images are kept as uint8 (N, C, H, W); ``normalise`` maps them to [-1, 1] (ToTensor + Normalize(0.5, 0.5)).
@@ -186,6 +189,102 @@ def load_digits_images(size: int = 16, n_test_per_class: int = 50, noise: float 
     name = f"digits{size}" + (f"-noise{noise:g}" if noise > 0 else "")
     return Dataset(name, ImageSet(images[~test], labels[~test], names),
                    ImageSet(images[test], labels[test], names))
+
+
+# --- generated images with shared and class-specific features -----------------------------------
+
+GENERATED_NAME = "generated"
+
+
+@dataclass(frozen=True)
+class GeneratedFeatures:
+    """The feature dictionary behind ``generated_images``: pattern f is ``patterns[f]`` (C, P, P) placed
+    with its top-left corner at ``positions[f]``; ``classes[c, f]`` is True when class c contains it.
+    ``shared`` features are used by several classes, every other feature by exactly one."""
+
+    patterns: np.ndarray
+    positions: np.ndarray
+    classes: np.ndarray
+    shared: tuple[int, ...]
+
+
+def _gabor_patch(rng: np.random.Generator, channels: int, p: int) -> np.ndarray:
+    """An oriented, coloured Gabor patch (C, p, p) with peak |value| 1."""
+    yy, xx = np.mgrid[0:p, 0:p] - (p - 1) / 2
+    theta, freq, phase = rng.uniform(0, np.pi), rng.uniform(0.15, 0.35), rng.uniform(0, 2 * np.pi)
+    u = xx * np.cos(theta) + yy * np.sin(theta)
+    g = np.exp(-(xx ** 2 + yy ** 2) / (2 * (p / 3.5) ** 2)) * np.cos(2 * np.pi * freq * u + phase)
+    colour = rng.uniform(0.3, 1.0, size=channels) * rng.choice([-1.0, 1.0], size=channels)
+    patch = colour[:, None, None] * g[None]
+    return patch / np.abs(patch).max()
+
+
+def generated_images(n_classes: int = 20, n_train_per_class: int = 100, n_test_per_class: int = 200,
+                     size: int = 16, channels: int = 3, n_shared: int = 12, k_shared: int = 3,
+                     k_specific: int = 2, patch: int = 5, jitter: int = 2, distractors: int = 2,
+                     noise: float = 0.15, seed: int = 0, return_features: bool = False):
+    """Generated uint8 images (N, C, size, size) with many classes built from one feature dictionary.
+
+    The dictionary holds ``n_shared`` shared features and ``k_specific`` features per class, each a
+    localized coloured Gabor patch (``patch`` x ``patch``) at a fixed position. Class c uses
+    ``k_shared`` shared features (assigned greedily so every shared feature is used by about
+    ``n_classes * k_shared / n_shared`` classes) and its own ``k_specific`` features. An image of
+    class c is the sum of its class's patterns, each with amplitude U(0.6, 1.4) and shifted by up
+    to ``jitter`` pixels, plus ``distractors`` randomly chosen dictionary features at amplitude
+    U(0.3, 0.8), plus Gaussian pixel noise of std ``noise`` (intensity range [0, 1], background 0.5,
+    contrast 0.25 per unit amplitude). So any split of the classes into PT and FT classes shares
+    features, and the FT classes also carry features that PT never sees. Deterministic in ``seed``.
+    Returns a ``Dataset`` (and the ``GeneratedFeatures`` when ``return_features``).
+    """
+    for name, v, lo in (("n_classes", n_classes, 2), ("n_train_per_class", n_train_per_class, 1),
+                        ("n_test_per_class", n_test_per_class, 1), ("channels", channels, 1),
+                        ("n_shared", n_shared, 1), ("k_shared", k_shared, 0), ("k_specific", k_specific, 1),
+                        ("patch", patch, 1), ("jitter", jitter, 0), ("distractors", distractors, 0)):
+        if int(v) != v or v < lo:
+            raise DataError(f"generated images: {name} must be an integer >= {lo}, got {v}")
+    if k_shared > n_shared:
+        raise DataError(f"generated images: k_shared = {k_shared} exceeds n_shared = {n_shared}")
+    if size < patch + 2 * jitter:
+        raise DataError(f"generated images: size must be >= patch + 2 * jitter = {patch + 2 * jitter}, got {size}")
+    if not 0.0 <= noise < 10.0:
+        raise DataError(f"generated images: noise must be in [0, 10), got {noise:g}")
+    rng = np.random.default_rng(seed)
+    n_feat = n_shared + n_classes * k_specific
+    patterns = np.stack([_gabor_patch(rng, channels, patch) for _ in range(n_feat)]).astype(np.float32)
+    span = size - patch - 2 * jitter + 1
+    positions = jitter + rng.integers(0, span, size=(n_feat, 2))
+    classes = np.zeros((n_classes, n_feat), dtype=bool)
+    usage = np.zeros(n_shared)
+    for c in range(n_classes):        # greedy: the least used shared features, ties broken at random
+        order = np.lexsort((rng.random(n_shared), usage))[:k_shared]
+        classes[c, order] = True
+        usage[order] += 1
+        classes[c, n_shared + c * k_specific: n_shared + (c + 1) * k_specific] = True
+    members = [np.flatnonzero(row) for row in classes]
+
+    def make(k: int) -> ImageSet:
+        labels = np.repeat(np.arange(n_classes), k)
+        x = np.full((labels.size, channels, size + 2 * jitter, size + 2 * jitter), 0.0, dtype=np.float32)
+        for i, c in enumerate(labels):
+            feats = np.concatenate([members[c], rng.integers(0, n_feat, size=distractors)])
+            amps = np.concatenate([rng.uniform(0.6, 1.4, members[c].size), rng.uniform(0.3, 0.8, distractors)])
+            shifts = rng.integers(-jitter, jitter + 1, size=(feats.size, 2))
+            for f, a, (dy, dx) in zip(feats, amps, shifts):
+                y0, x0 = positions[f] + jitter + (dy, dx)
+                x[i, :, y0:y0 + patch, x0:x0 + patch] += a * patterns[f]
+        x = x[:, :, jitter:jitter + size, jitter:jitter + size]
+        x = 0.5 + 0.25 * x + noise * rng.standard_normal(x.shape).astype(np.float32)
+        images = np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+        order = rng.permutation(labels.size)
+        return ImageSet(images[order], labels[order].astype(np.int64), names)
+
+    names = tuple(f"gen{c:02d}" for c in range(n_classes))
+    train_set, test_set = make(n_train_per_class), make(n_test_per_class)
+    data = Dataset(f"{GENERATED_NAME}{size}-c{n_classes}-s{seed}-noise{noise:g}", train_set, test_set)
+    if not return_features:
+        return data
+    shared = tuple(int(f) for f in np.flatnonzero(classes.sum(0) > 1))
+    return data, GeneratedFeatures(patterns, positions, classes, shared)
 
 
 # --- protocol -----------------------------------------------------------------------------------

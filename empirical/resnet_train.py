@@ -297,6 +297,7 @@ def run_grid(dataset: Dataset, protocol: Protocol, settings: list[Levers], n_ft:
 CIFAR_N_FT = (10, 20, 50, 100, 200, 500, 1000)
 DIGITS_N_FT = (10, 20, 50, 100)
 DIGITS_NOISE = 0.5            # pixel-noise std of the digits stand-in (without it FT accuracy is ~99% at n = 10)
+GENERATED_N_FT = (10, 20, 50)
 
 
 def cifar_protocol(depth: int = 18, width: int = 64) -> Protocol:
@@ -311,3 +312,21 @@ def digits_protocol(depth: int = 10, width: int = 16) -> Protocol:
     stopping (PT: loss 0.05 or 15 epochs; FT: loss 1e-2 or 40 epochs) so that every run takes seconds."""
     return Protocol(arch=ResNetConfig(depth, width, 1), pt=SGDConfig(0.05, 0.9, 128, 15, 0.05),
                     ft=SGDConfig(0.01, 0.9, 128, 40, 1e-2))
+
+
+def generated_protocol(depth: int = 10, width: int = 8) -> Protocol:
+    """CPU stand-in on ``cifar.generated_images`` (3x16x16, 20 classes): a ResNet-10 of width 8, the
+    digits step sizes and stopping (PT: loss 0.05 or 15 epochs; FT: loss 1e-2 or 40 epochs), 2 FT classes."""
+    return Protocol(arch=ResNetConfig(depth, width, 3), pt=SGDConfig(0.05, 0.9, 128, 15, 0.05),
+                    ft=SGDConfig(0.01, 0.9, 128, 40, 1e-2))
+
+
+def preset(dataset: Dataset) -> tuple[Protocol, tuple[int, ...]]:
+    """(protocol, default FT sizes) for a dataset: CIFAR-100, the generated stand-in, or digits."""
+    from empirical.cifar import GENERATED_NAME
+
+    if dataset.name == "cifar100":
+        return cifar_protocol(), CIFAR_N_FT
+    if dataset.name.startswith(GENERATED_NAME):
+        return generated_protocol(), GENERATED_N_FT
+    return digits_protocol(), DIGITS_N_FT

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from empirical.cifar import (DataError, ImageSet, load_cifar100, load_digits_images, max_ft_samples,
-                             protocol_split, sample_ft, synthetic_cifar, write_cifar100)
+from empirical.cifar import (DataError, ImageSet, generated_images, load_cifar100, load_digits_images,
+                             max_ft_samples, protocol_split, sample_ft, synthetic_cifar, write_cifar100)
 from empirical.resnet import (DEPTHS, Levers, ResNet, ResNetConfig, ResNetConfigError, apply_pt_levers,
                               build_pretrain_model, early_parameter_names, lever_parameters, reset_readout)
 from empirical.device import DeviceError, resolve_device
@@ -137,6 +137,62 @@ def test_digits_fallback_shapes():
     np.testing.assert_array_equal(noisy.train.images, load_digits_images(16, noise=0.5).train.images)  # fixed draw
     resid = noisy.test.images[0, 0] / 255.0 - up                         # clipped N(0, 0.5^2) noise
     assert 0.25 < resid.std() < 0.5 and abs(resid.mean()) < 0.15
+
+
+# --- generated stand-in ------------------------------------------------------------------------
+
+def test_generated_images_are_deterministic_and_cifar_shaped(tmp_path):
+    kw = dict(n_classes=100, n_train_per_class=2, n_test_per_class=1, size=32)
+    a, b = generated_images(seed=3, **kw), generated_images(seed=3, **kw)
+    np.testing.assert_array_equal(a.train.images, b.train.images)
+    np.testing.assert_array_equal(a.test.labels, b.test.labels)
+    assert not np.array_equal(a.train.images, generated_images(seed=4, **kw).train.images)
+    for s, k in ((a.train, 2), (a.test, 1)):
+        assert s.images.shape == (100 * k, 3, 32, 32) and s.images.dtype == np.uint8
+        assert s.labels.dtype == np.int64 and (np.bincount(s.labels) == k).all()
+    write_cifar100(str(tmp_path), a.train, a.test)                 # it is a valid CIFAR-100 file set
+    np.testing.assert_array_equal(load_cifar100(str(tmp_path)).test.images, a.test.images)
+    assert a.name.startswith("generated32-c100-s3")
+    with pytest.raises(DataError, match="k_shared"):
+        generated_images(n_shared=2, k_shared=3)
+
+
+def test_generated_pt_and_ft_classes_share_features():
+    data, feats = generated_images(n_train_per_class=1, n_test_per_class=1, return_features=True)
+    uses = feats.classes.sum(axis=0)
+    assert feats.classes.shape == (20, len(feats.patterns)) and feats.positions.shape == (len(feats.patterns), 2)
+    assert (uses[list(feats.shared)] >= 3).all()                  # each shared feature: >= 3 classes (2 FT + a PT)
+    specific = np.setdiff1d(np.arange(uses.size), feats.shared)
+    assert (uses[specific] == 1).all() and (feats.classes[:, specific].sum(axis=1) == 2).all()
+    assert (feats.classes[:, list(feats.shared)].sum(axis=1) == 3).all()
+    for seed in range(10):
+        split = protocol_split(data, seed, 2)
+        ft = np.zeros(20, dtype=bool)
+        ft[list(split.ft_classes)] = True
+        pt_feats, ft_feats = feats.classes[~ft].any(axis=0), feats.classes[ft].any(axis=0)
+        for c in split.ft_classes:                                 # every FT class: shared with PT and its own
+            assert (feats.classes[c] & pt_feats).sum() == 3 and (feats.classes[c] & ~pt_feats).sum() == 2
+        assert (ft_feats & ~pt_feats).sum() == 4
+
+
+def test_cli_accepts_generated_stand_in(tmp_path, capsys, monkeypatch):
+    import functools
+
+    import empirical.cifar
+
+    small = functools.partial(empirical.cifar.generated_images, n_train_per_class=10, n_test_per_class=5)
+    monkeypatch.setattr(empirical.cifar, "generated_images", small)       # the CLI's data, fewer images
+    out = str(tmp_path / "g.csv")
+    args = ["resnet", "--data", "generated", "--n-ft", "4", "--out", out] + TINY[:4] + ["--pt-epochs", "1",
+                                                                                        "--ft-epochs", "1", "--seeds", "1", "--device", "cpu"]
+    assert main(args) == 0
+    frame = pd.read_csv(out)
+    assert len(frame) == 1 and frame.dataset[0].startswith("generated") and frame.width[0] == 4
+    capsys.readouterr()
+    code = main(["resnet", "--data", "generated", "--n-ft", "100000", "--out", out])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "class-balanced training images" in err
+    assert main(["figure", "fig4", "--data", "generated", "--out", "x.csv"]) == 2
 
 
 # --- levers -------------------------------------------------------------------------------------

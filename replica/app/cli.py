@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a smaller version that runs on a laptop CPU in minutes")
     p.add_argument("--out", help="output PNG (default NAME.png; the data go next to it as .csv)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda for figures that train networks (default auto)")
-    p.add_argument("--data", help="dataset directory for figures that need one (e.g. cifar-100-python)")
+    p.add_argument("--data", help="dataset directory for figures that need one (e.g. cifar-100-python), or fig4's "
+                                       "stand-in 'generated' or 'digits'")
     p.add_argument("--seeds", type=int, help="number of seeds (default: the figure's own)")
     p.add_argument("--dim", type=int, help="input dimension D for figures that simulate (default: the figure's own)")
     handlers["figure"] = _figure_handler(figures)

@@ -11,21 +11,22 @@ from dataclasses import replace
 from replica.app.cli import InputError, check_int, parse_float_list, parse_int_list
 
 FIGURES = {"fig4": "replica.app.figures.resnet:make"}
+STAND_INS = ("generated", "digits")      # --data keywords (a CIFAR directory so named: give ./NAME)
 
 
 def register(subparsers) -> dict:
-    p = subparsers.add_parser("resnet", help="ResNet PT -> FT on CIFAR-100 (--data) or bundled digits (paper Fig. 4)")
+    p = subparsers.add_parser("resnet", help="ResNet PT -> FT on CIFAR-100 (--data), generated images or digits (paper Fig. 4)")
     g = p.add_argument_group("levers (all comma lists; the grid is their product)")
     g.add_argument("--c-pt", default="1", help="c_PT: all weights times c_PT at PT init (default 1)")
     g.add_argument("--kappa", default="1", help="kappa: stem + stages 1-3 times kappa at PT init (default 1)")
     g.add_argument("--gamma-ft", default="1", help="gamma_FT: fresh FT readout times gamma_FT (default 1)")
-    p.add_argument("--n-ft", help="FT sample sizes (default 10,...,1000 for CIFAR-100; 10,20,50,100 for digits)")
+    p.add_argument("--n-ft", help="FT sample sizes (default 10,...,1000 for CIFAR-100; 10,20,50 generated; 10,20,50,100 digits)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (class permutation, init, FT draw; default 3)")
-    p.add_argument("--data", help="CIFAR-100 python directory (cifar-100-python or its parent); "
-                                  "default: sklearn digits")
+    p.add_argument("--data", help="CIFAR-100 python directory (cifar-100-python or its parent), or a stand-in: "
+                                  "'generated' (shared + class-specific features) or 'digits' (default)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N (default auto)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small nets)")
-    a = p.add_argument_group("architecture and SGD (defaults: the paper's for CIFAR, a small ResNet-10 for digits)")
+    a = p.add_argument_group("architecture and SGD (defaults: the paper's for CIFAR, a small ResNet-10 for the stand-ins)")
     a.add_argument("--depth", type=int, help="10, 18, 26 or 34")
     a.add_argument("--width", type=int, help="base width (ResNet-18: 64)")
     a.add_argument("--digits-size", type=int, default=16, help="digits upsampled to this size (default 16)")
@@ -41,12 +42,15 @@ def register(subparsers) -> dict:
 
 
 def load_dataset(args):
-    """CIFAR-100 from --data, else the bundled digits; data errors become one-line input errors."""
-    from empirical.cifar import DataError, load_cifar100, load_digits_images
+    """CIFAR-100 from --data DIR, the generated stand-in (--data generated), else the bundled digits
+    (no --data or --data digits); data errors become one-line input errors."""
+    from empirical.cifar import DataError, generated_images, load_cifar100, load_digits_images
     from empirical.resnet_train import DIGITS_NOISE
 
     noise = DIGITS_NOISE if getattr(args, "digits_noise", None) is None else args.digits_noise
     try:
+        if args.data in STAND_INS:
+            return generated_images() if args.data == "generated" else load_digits_images(args.digits_size, noise=noise)
         return load_cifar100(args.data) if args.data else load_digits_images(args.digits_size, noise=noise)
     except DataError as err:
         raise InputError(str(err)) from None
@@ -55,10 +59,9 @@ def load_dataset(args):
 def protocol_from_args(args, dataset):
     """The preset for the dataset, with any architecture/SGD option overriding it."""
     from empirical.resnet import ResNetConfigError
-    from empirical.resnet_train import cifar_protocol, digits_protocol
+    from empirical.resnet_train import preset
 
-    cifar = dataset.name == "cifar100"
-    base = cifar_protocol() if cifar else digits_protocol()
+    base = preset(dataset)[0]
     try:
         arch = replace(base.arch, depth=base.arch.depth if args.depth is None else args.depth,
                        width=base.arch.width if args.width is None else args.width)
@@ -145,7 +148,7 @@ def summary(frame) -> str:
 
 
 def _cmd_resnet(args) -> int:
-    from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT
+    from empirical.resnet_train import preset
 
     check_int("--seeds", args.seeds, 1, 1000)
     for option in ("pt_epochs", "ft_epochs"):
@@ -155,7 +158,7 @@ def _cmd_resnet(args) -> int:
     device = prepare_device(args.device, args.threads)
     dataset = load_dataset(args)
     protocol = protocol_from_args(args, dataset)
-    default_n = CIFAR_N_FT if dataset.name == "cifar100" else DIGITS_N_FT
+    default_n = preset(dataset)[1]
     n_ft = sorted(set(parse_int_list(args.n_ft, "--n-ft", minimum=1))) if args.n_ft else list(default_n)
     seeds = list(range(args.seeds))
     check_n_ft(n_ft, dataset, protocol, seeds)

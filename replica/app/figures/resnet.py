@@ -1,8 +1,8 @@
 """``ptft figure fig4``: FT test accuracy vs n for each lever (paper Fig. 4: (a) c_PT, (b) kappa, (c) gamma_FT).
 
 One lever is varied per panel, the others at 1 (the standard initialisation). Points are means over
-seeds with +-2 standard errors. Without ``--data`` it runs on the bundled digits (minutes on a laptop
-CPU); with ``--data`` on CIFAR-100 with the paper's protocol (GPU hours). The CSV (resumable) goes
+seeds with +-2 standard errors. Without ``--data`` (or ``--data digits``) it runs on the bundled digits,
+with ``--data generated`` on the generated stand-in (minutes on a laptop CPU); with ``--data`` on CIFAR-100 with the paper's protocol (GPU hours). The CSV (resumable) goes
 next to the PNG, the PT checkpoints to ``$PTFT_CACHE_DIR/resnet-checkpoints``.
 """
 from __future__ import annotations
@@ -136,12 +136,11 @@ def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
 def make(args) -> int:
     """Run (or resume) the one-at-a-time lever grid and plot it."""
     from replica.app.commands.resnet import run_experiment
-    from empirical.resnet_train import CIFAR_N_FT, DIGITS_N_FT, cifar_protocol, digits_protocol
+    from empirical.resnet_train import preset
 
     out, seeds, device, dataset = figure_inputs(args, "fig4.png", seeds_quick=2, seeds_full=3)
-    cifar = dataset.name == "cifar100"
-    protocol = cifar_protocol() if cifar else digits_protocol()
-    n_ft = list(CIFAR_N_FT if cifar else DIGITS_N_FT)
+    protocol, n_ft = preset(dataset)
+    n_ft = list(n_ft)
     panels = PANELS                               # --quick: fewer n and seeds, same lever values
     if args.quick:
         n_ft = n_ft[::2]
