@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from replica.app.figures.regimes import FIG5_TASKS
+from ptft.figures.regimes import FIG5_TASKS
 from replica.optimize import optimize_init
 
 

@@ -38,7 +38,7 @@ from empirical.cifar import ImageSet, sample_ft, synthetic_cifar  # noqa: E402
 from empirical.resnet import Levers, ResNetConfig, build_pretrain_model, count_parameters, reset_readout  # noqa: E402
 from empirical.device import resolve_device  # noqa: E402
 from empirical.resnet_train import SGDConfig, evaluate, train  # noqa: E402
-from replica.app.cli import write_atomic  # noqa: E402
+from ptft.cli import write_atomic  # noqa: E402
 
 PT_EPOCH_IMAGES, FT_MAX_EPOCHS, PAPER_N = 49_000, 1000, (10, 20, 50, 100, 200, 500, 1000)
 

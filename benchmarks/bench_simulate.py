@@ -28,7 +28,7 @@ from empirical.flow import min_q_interpolant, min_q_interpolant_torch
 from empirical.network import conserved, ft_reinit, oracle_pt_state
 from empirical.tasks import sample_ptft_task
 from empirical.train import GDConfig, train
-from replica.app.cli import write_atomic
+from ptft.cli import write_atomic
 
 
 def _problem(dim, alpha, seeds, device, c_pt=1e-3):

@@ -7,7 +7,7 @@ fresh interpreter, and which heavy libraries that imports (``python -X importtim
 add``) with the same method, for a before/after comparison.
 
 Writes benchmarks/results/startup.json by default. Each timing is the wall time of a whole
-``python -m replica.app.cli ...`` process (interpreter start-up included), median of the repeats.
+``python -m ptft.cli ...`` process (interpreter start-up included), median of the repeats.
 """
 from __future__ import annotations
 
@@ -35,13 +35,13 @@ def wall(args, repeats):
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "replica.app.cli", *args], capture_output=True, check=True, env=_env(), cwd=TREE[0])
+        subprocess.run([sys.executable, "-m", "ptft.cli", *args], capture_output=True, check=True, env=_env(), cwd=TREE[0])
         times.append(time.perf_counter() - t0)
     return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "repeats": repeats}
 
 
 def heavy_imports(args):
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "replica.app.cli", *args], capture_output=True,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "ptft.cli", *args], capture_output=True,
                          text=True, check=True, env=_env(), cwd=TREE[0])
     top = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
     return sorted(top & set(HEAVY))

@@ -64,7 +64,7 @@ def _run(cmd: list[str]) -> tuple[float, str]:
 
 
 def _ptft(*args) -> list[str]:
-    return [sys.executable, "-m", "replica.app.cli", "table", *map(str, args)]
+    return [sys.executable, "-m", "ptft.cli", "table", *map(str, args)]
 
 
 def describe(grid: Path) -> dict:
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import pandas as pd
 
-    from replica.grid import load_grid
+    from ptft.grid import load_grid
 
     with tempfile.TemporaryDirectory(prefix="ptft-bench-table-") as tmp:
         tmp = Path(tmp)

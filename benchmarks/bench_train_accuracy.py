@@ -19,7 +19,7 @@ from empirical.flow import min_q_interpolant
 from empirical.network import conserved, ft_reinit, oracle_pt_state
 from empirical.tasks import sample_ptft_task
 from empirical.train import GDConfig, train
-from replica.app.cli import write_atomic
+from ptft.cli import write_atomic
 
 CASES = {"lazy (D=100, c_PT=0.1, gamma=0.5)": (100, 0.1, 0.5, [("gd", 0.02), ("gd", 0.005), ("mirror", 0.5),
                                                                 ("paper", None)]),

@@ -33,7 +33,7 @@ step() {            # step NAME LIMIT_S COMMAND...: run with a time cap, record 
     status+=("\"$name\": {\"rc\": $rc, \"wall_s\": $dt, \"limit_s\": $limit}")
 }
 
-step fig3_d5000 300 python -m replica.app.cli figure fig3 --device cuda --seeds 10 --out "$OUT_DIR/fig3_d5000.png"
+step fig3_d5000 300 python -m ptft.cli figure fig3 --device cuda --seeds 10 --out "$OUT_DIR/fig3_d5000.png"
 step resnet18 150 python benchmarks/bench_resnet.py --device cuda --depth 18 --width 64 --out "$OUT_DIR/resnet_cuda.json"
 step train_steps 60 python benchmarks/bench_simulate.py --device cuda --quick --out "$OUT_DIR/simulate_cuda.json"
 

@@ -15,6 +15,7 @@ OUT = Path(__file__).with_name("api.md")
 
 # (section title, module, names or None for the module's ``__all__``)
 SECTIONS = [
+    ("Public front door (`ptft`)", "ptft", None),
     ("Theory API (`replica`)", "replica", None),
     ("Regimes (`replica.regimes`)", "replica.regimes",
      ["Thresholds", "RegimeReport", "axes", "classify", "q_penalty", "CANONICAL"]),
@@ -28,6 +29,7 @@ SECTIONS = [
       "q_objective", "gen_error"]),
     ("Companion theory: linear teachers (`replica.linear_teacher`)", "replica.linear_teacher", None),
     ("Companion theory: task-head energy (`empirical.head_energy`)", "empirical.head_energy", None),
+    ("Prediction tables (`ptft.table`)", None, ["ptft.table:table", "ptft.grid:load_grid"]),
 ]
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 

@@ -5,7 +5,8 @@
 >>> res.to_frame()[["alpha", "gen_error", "converged"]]   # doctest: +SKIP
 
 Names are imported on first use (PEP 562), so ``import replica`` (and ``ptft --help``)
-does not load SymPy, NumPy or Numba.
+does not load SymPy, NumPy or Numba. Prediction tables over grids live in the shell:
+``ptft.table``.
 """
 from importlib import import_module
 
@@ -22,19 +23,17 @@ def _installed_version() -> str:
 # public name -> submodule that defines it
 _LAZY = {"Task": ".params", "Init": ".params", "ParameterError": ".params",
          "Accuracy": ".solver", "SolveResult": ".solver", "solve": ".solver", "solve_single": ".solver",
-         "solve_classes": ".solver", "table": ".table",
+         "solve_classes": ".solver",
          "regime_of": ".regimes", "optimize_init": ".optimize"}
 
 __all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
-           "table", "regime_of", "optimize_init", "__version__"]
+           "regime_of", "optimize_init", "__version__"]
 
 
 def __getattr__(name):
     if name == "__version__":         # read on demand: importlib.metadata costs ~30 ms
         globals()["__version__"] = _installed_version()
         return globals()["__version__"]
-    if name == "table":               # the submodule is callable: replica.table(grid, out)
-        return import_module(".table", __name__)
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from empirical.anisotropic_sim import assign_variances, simulate_anisotropic, summarize_runs
 from empirical.tasks import sample_design, sample_teacher
 from replica.anisotropic import InputVariances, solve_anisotropic
-from replica.app.cli import main
+from ptft.cli import main
 from replica.params import Init, ParameterError, Task
 from replica.solver import GROUPS, solve
 

@@ -77,7 +77,7 @@ def test_bad_cache_dir_refused(value, needle, tmp_path, monkeypatch):
 
 
 def test_cli_bad_cache_dir_one_line(tmp_path, monkeypatch, capsys):
-    from replica.app.cli import main
+    from ptft.cli import main
 
     monkeypatch.setenv("PTFT_CACHE_DIR", "")
     codegen._LOADED.clear()

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from replica.app.cli import main
+from ptft.cli import main
 
 
 def run(args, capsys):
@@ -80,7 +80,7 @@ def test_penalty_without_minimum_is_flagged_not_crashing(capsys):
 
 
 def test_console_script_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "replica.app.cli", "solve", "--alpha", "0.2", "--format", "csv"],
+    proc = subprocess.run([sys.executable, "-m", "ptft.cli", "solve", "--alpha", "0.2", "--format", "csv"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("alpha,gen_error")
 
@@ -160,7 +160,7 @@ def test_alpha_one_with_noise_flagged_and_no_warning_leaks(capsys):
 
 
 def test_internal_error_is_one_line_exit_1(monkeypatch, capsys):
-    import replica.app.cli as cli
+    import ptft.cli as cli
 
     def broken(args):
         raise ZeroDivisionError("a bug")
@@ -192,7 +192,7 @@ def test_version(capsys):
 def test_help_is_fast_and_light():
     """`ptft --help` imports none of the heavy libraries (measured: python -X importtime)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "replica.app.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "ptft.cli", "--help"], capture_output=True,
                          text=True, timeout=60, cwd=root,
                          env=dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", "")))
     assert out.returncode == 0 and "usage: ptft" in out.stdout

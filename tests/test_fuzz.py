@@ -9,7 +9,7 @@ underflow, NaN/inf, negatives, huge integers, text, malformed lists, code in a p
 - a CSV row with ``converged`` True has a finite ``gen_error``;
 - each call returns within a time limit (a hang is a failure, not a wait).
 
-Calls run in this process (``replica.app.cli.main``), so the suite stays within about a minute
+Calls run in this process (``ptft.cli.main``), so the suite stays within about a minute
 on two cores; Hypothesis draws a bounded number of examples without deadlines.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replica.app.cli import main
+from ptft.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIME_LIMIT = 60          # seconds per call; legitimate cheap calls take well under 10 s
@@ -272,7 +272,7 @@ def test_alpha_one_with_noise_is_a_divergence_not_a_success(workdir):
 
 
 def test_ctrl_c_is_exit_130_one_line(workdir, monkeypatch):
-    import replica.app.cli as cli
+    import ptft.cli as cli
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -297,7 +297,7 @@ def test_version_and_lazy_help():
     import subprocess
     import sys
 
-    probe = ("import sys, replica.app.cli as c\n"
+    probe = ("import sys, ptft.cli as c\n"
              "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
              "print(sorted(m for m in ('numpy', 'sympy', 'torch', 'scipy', 'pandas', 'numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,

@@ -10,7 +10,7 @@ import pytest
 from empirical.head_energy import (HeadEnergySetup, cross_entropy, energy_sweep, feature_metrics,
                                    first_step_feature_change, gradients, initial_energy, sample_problem,
                                    smoothed_targets, softmax)
-from replica.app.cli import main
+from ptft.cli import main
 
 
 def test_gradients_match_finite_differences():

@@ -15,7 +15,7 @@ from empirical.head_energy.resnet import (HeadEnergyResNetSetup, extract_feature
                                           head_energy, metrics, probe, probe_head, trend_summary)
 from empirical.resnet import ResNetConfig, build_pretrain_model, Levers, reset_readout
 from empirical.resnet_train import SGDConfig, train
-from replica.app.cli import main
+from ptft.cli import main
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

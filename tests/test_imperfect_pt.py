@@ -14,7 +14,7 @@ from scipy import integrate
 
 from numerics import codegen
 from numerics.transfer import c_ft
-from replica.app.cli import main
+from ptft.cli import main
 from replica.imperfect import (Quadrature, imperfect_classes, pt_channel, pt_estimate_law,
                                solve_imperfect_pt)
 from replica.params import Init, ParameterError, Task

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from empirical.linear_teacher.simulate import gd_finetune, monte_carlo_risk, sample_target_data
-from replica.app.cli import main
+from ptft.cli import main
 from replica.linear_teacher import (TeacherPair, asymptotic_risk, compare_sample_complexity, effective_ridge,
                                     ft_risk_given_x, ft_risk_isotropic, ft_solution, make_pair, make_spectrum,
                                     population_risk, sample_complexity, similarity, zero_shot_risk)

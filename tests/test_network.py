@@ -206,7 +206,7 @@ def test_real_pretraining_by_training_matches_the_flow_end_point_route():
     (["--seeds", "0"], "seeds"),
 ])
 def test_simulate_cli_bad_input_is_one_line_exit_2(argv, needle, capsys):
-    from replica.app.cli import main
+    from ptft.cli import main
 
     code = main(["simulate", "--quiet", "--dim", "200", "--seeds", "2", "--alpha", "0.1", *argv])
     err = capsys.readouterr().err
@@ -259,7 +259,7 @@ def test_two_half_runs_merge_to_the_full_run(method):
 
 def test_simulate_cli_seed_offset_and_few_seed_warning(tmp_path, capsys):
     import pandas as pd
-    from replica.app.cli import main
+    from ptft.cli import main
 
     runs = tmp_path / "runs.csv"
     code = main(["simulate", "--quiet", "--dim", "120", "--seeds", "2", "--seed-offset", "5", "--alpha", "0.3",

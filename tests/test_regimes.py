@@ -13,7 +13,7 @@ from scipy import integrate
 
 from numerics.transfer import c_ft as c_ft_scalar
 from replica import ParameterError, Task
-from replica.app.cli import main
+from ptft.cli import main
 from replica.regimes import CANONICAL, Thresholds, axes, classify, q_penalty, regime_of
 from symbolic.regimes import checks
 
@@ -151,7 +151,7 @@ SMALL = dict(grid=(5, 5, 4), n_starts=2)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", list(__import__("replica.app.figures.regimes", fromlist=["FIG5_TASKS"]).FIG5_TASKS.values()))
+@pytest.mark.parametrize("task", list(__import__("ptft.figures.regimes", fromlist=["FIG5_TASKS"]).FIG5_TASKS.values()))
 def test_optimum_is_at_least_as_good_as_every_canonical_setting(task):
     from replica.optimize import optimize_init
 
@@ -245,7 +245,7 @@ def test_optimize_cli_reports_the_wall_and_parses_negative_bounds(capsys):
 
 # -- figures -------------------------------------------------------------------------------------
 def test_fig5_winners_match_the_paper(tmp_path, capsys):
-    from replica.app.figures.regimes import EXPECTED_WINNERS
+    from ptft.figures.regimes import EXPECTED_WINNERS
 
     out = tmp_path / "f5.png"
     code = main(["figure", "fig5", "--quick", "--out", str(out)])
@@ -273,7 +273,7 @@ def test_fig2_writes_png_and_csv(tmp_path, capsys):
 
 def test_fig5_simulation_points_track_the_replica():
     """--seeds path: exact GF end points (small D, smoke + sanity: min-norm III is 1 - alpha)."""
-    from replica.app.figures.regimes import simulate_fig5
+    from ptft.figures.regimes import simulate_fig5
 
     sims = simulate_fig5(seeds=3, dim=400, alphas=(0.3,), progress=False)
     assert len(sims) == 12 and np.isfinite(sims.sim_mean).all()

@@ -13,7 +13,7 @@ from empirical.resnet import (DEPTHS, Levers, ResNet, ResNetConfig, ResNetConfig
                               build_pretrain_model, early_parameter_names, lever_parameters, reset_readout)
 from empirical.device import DeviceError, resolve_device
 from empirical.resnet_train import SGDConfig, evaluate, train
-from replica.app.cli import main
+from ptft.cli import main
 
 torch.set_num_threads(1)
 
@@ -325,7 +325,7 @@ def test_end_to_end_resume_and_reuse(cifar_dir, tmp_path, capsys):
 
 
 def test_figure_plot_from_a_run(cifar_dir, tmp_path):
-    from replica.app.figures.resnet import PANELS, lever_settings, panel_frame, plot
+    from ptft.figures.resnet import PANELS, lever_settings, panel_frame, plot
 
     settings = lever_settings(PANELS)
     assert Levers() in settings and len(settings) == len(set(settings))
@@ -339,7 +339,7 @@ def test_figure_plot_from_a_run(cifar_dir, tmp_path):
 
 
 def test_lever_effects_are_paired_differences():
-    from replica.app.figures.resnet import PANELS, lever_effects
+    from ptft.figures.resnet import PANELS, lever_effects
 
     rows = []
     for seed in range(3):

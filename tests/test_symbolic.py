@@ -65,7 +65,7 @@ def test_every_check_is_explained_in_one_sentence(checks):
 def test_cli_verify_verbose_flag(checks, monkeypatch, capsys):
     """`ptft verify` prints the count; `--verbose` adds one sentence per check."""
     import symbolic.verify as verify
-    from replica.app.cli import main
+    from ptft.cli import main
 
     monkeypatch.setattr(verify, "run_checks", lambda seed=0: checks)
     assert main(["verify"]) == 0

@@ -1,4 +1,4 @@
-"""Prediction tables (`ptft table`, replica.table): grid parsing, rows, resume after SIGKILL,
+"""Prediction tables (`ptft table`, ptft.table): grid parsing, rows, resume after SIGKILL,
 failing workers, one-line errors."""
 import os
 import random
@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replica import Init, ParameterError, Task, solve
-from replica.app.cli import main
-from replica.grid import GridError, grid_from_dict, load_grid
-from replica.table import (COLUMNS, ChunkFailure, Plan, compute_chunk, count_infeasible_groups, describe,
+from ptft.cli import main
+from ptft.grid import GridError, grid_from_dict, load_grid
+from ptft.table import (COLUMNS, ChunkFailure, Plan, compute_chunk, count_infeasible_groups, describe,
                            read_table, run_table, table)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,7 +283,7 @@ KILL_GRID = {"c_pt": {"log": [1e-3, 1.0, 12]}, "lambda_pt_rel": [-0.5, 0.0, 0.5]
 
 
 def _sweep_cmd(grid_path, out, workers):
-    return [sys.executable, "-m", "replica.app.cli", "table", str(grid_path), "--out", str(out), "--resume",
+    return [sys.executable, "-m", "ptft.cli", "table", str(grid_path), "--out", str(out), "--resume",
             "--workers", str(workers), "--chunk-rows", "100", "--quiet"]
 
 
@@ -346,7 +346,7 @@ def test_docs_example_runs(tmp_path):
 
 # -- the --out contract: lock, symlinks, permissions, orphans ------------------------------
 def test_second_run_on_the_same_out_is_refused_naming_the_holder(tmp_path, capsys):
-    from replica.table import OutLock
+    from ptft.table import OutLock
 
     path = write_grid(tmp_path, SMALL)
     out = tmp_path / "t.parquet"

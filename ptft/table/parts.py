@@ -14,7 +14,7 @@ from numerics.atomic import atomic_path, write_atomic
 from symbolic.errors import InputError
 
 from ..grid import Grid
-from ..params import ParameterError
+from replica.params import ParameterError
 from .rows import COLUMNS, ptft_version
 
 MANIFEST_FORMAT = 1

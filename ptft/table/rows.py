@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..grid import Grid, make_task_init
-from ..params import ParameterError
-from ..solver import GROUPS
+from replica.params import ParameterError
+from replica.solver import GROUPS
 
 FLOAT_OUT = (["gen_error", "test_error", "sigma", "tau"] + [f"err_{g}" for g in GROUPS]
              + ["active_fraction", "gen_error_err", "residual"])
@@ -39,7 +39,7 @@ def compute_groups(grid: Grid, groups):
     """
     import pandas as pd
 
-    from ..solver import solve
+    from replica.solver import solve
 
     cols: dict[str, list] = {name: [] for name in COLUMNS}
     alphas = np.asarray(grid.alphas, float)
@@ -60,7 +60,7 @@ def compute_groups(grid: Grid, groups):
 
 
 def _solved_columns(res) -> dict:
-    from ..solver import flag_nonfinite
+    from replica.solver import flag_nonfinite
 
     res = flag_nonfinite(res)              # inf/NaN is never 'ok' (alpha = 1 with noise: 'divergent')
     out = {"gen_error": res.gen_error, "test_error": res.test_error, "sigma": res.sigma, "tau": res.tau,

@@ -11,7 +11,7 @@ from pathlib import Path
 from symbolic.errors import PtftError
 
 from ..grid import Grid, grid_from_dict, load_grid
-from ..params import ParameterError
+from replica.params import ParameterError
 from .executors import _connect, default_workers, executor_results
 from .output import OutLock, _check_out, _clean_stale_tmp
 from .parts import Plan, _assemble, _open_parts, _resumed_plan, read_table, write_part
@@ -112,7 +112,7 @@ def table(grid, out=None, *, workers: int | None = None, dask=None, resume: bool
           chunk_rows: int | None = None, progress: bool = False):
     """Replica predictions over a grid, as a pandas DataFrame (one row per point).
 
-    grid : path to a GRID.toml, a dict of the same form, or a :class:`replica.grid.Grid`.
+    grid : path to a GRID.toml, a dict of the same form, or a :class:`ptft.grid.Grid`.
     out : .parquet/.csv file to write (resumable with ``resume=True``); None keeps the
         table in a temporary directory and only returns it.
     workers : local processes (default: all cores; 1 = in this process).

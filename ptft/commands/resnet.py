@@ -8,9 +8,9 @@ import os
 import sys
 from dataclasses import replace
 
-from replica.app.cli import InputError, check_int, parse_float_list, parse_int_list
+from ptft.cli import InputError, check_int, parse_float_list, parse_int_list
 
-FIGURES = {"fig4": "replica.app.figures.resnet:make"}
+FIGURES = {"fig4": "ptft.figures.resnet:make"}
 STAND_INS = ("generated", "digits")      # --data keywords (a CIFAR directory so named: give ./NAME)
 
 
@@ -123,7 +123,7 @@ def run_experiment(dataset, protocol, settings, n_ft, seeds, device, out, workdi
     """``run_grid`` with output-path checks and resume errors turned into input errors."""
     from empirical.resnet_train import ResumeError, run_grid
 
-    from replica.app.cli import check_out
+    from ptft.cli import check_out
 
     out = check_out(out, out)
     workdir = workdir or os.path.splitext(out)[0] + ".ckpt"

@@ -49,7 +49,7 @@ def plot(frame, panels: dict, path: str, title: str) -> None:
     import matplotlib.ticker
     import numpy as np
 
-    from replica.app.cli import save_png_atomic
+    from ptft.cli import save_png_atomic
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), sharey=True)
     for ax, (name, (label, values)) in zip(np.atleast_1d(axes), panels.items()):
@@ -117,9 +117,9 @@ def checkpoint_dir() -> str:
 def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
     """(out, seeds, device, dataset) of a ResNet figure; bad input fails here, before any training:
     --out must be a .png in an existing directory, --seeds >= 1; digits at 16x16 with the default noise."""
-    from replica.app.commands.resnet import load_dataset, prepare_device
-    from replica.app.cli import InputError
-    from replica.app.cli import check_out
+    from ptft.commands.resnet import load_dataset, prepare_device
+    from ptft.cli import InputError
+    from ptft.cli import check_out
 
     out = args.out or default_out
     if not out.lower().endswith(".png"):
@@ -135,7 +135,7 @@ def figure_inputs(args, default_out: str, seeds_quick: int, seeds_full: int):
 
 def make(args) -> int:
     """Run (or resume) the one-at-a-time lever grid and plot it."""
-    from replica.app.commands.resnet import run_experiment
+    from ptft.commands.resnet import run_experiment
     from empirical.resnet_train import preset
 
     out, seeds, device, dataset = figure_inputs(args, "fig4.png", seeds_quick=2, seeds_full=3)

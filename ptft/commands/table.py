@@ -22,8 +22,8 @@ def register(subparsers) -> dict:
 
 
 def _cmd_table(args) -> int:
-    from replica.app.cli import EXIT_NOCONV, InputError
-    from replica.grid import load_grid
+    from ptft.cli import EXIT_NOCONV, InputError
+    from ptft.grid import load_grid
 
     grid = load_grid(args.grid)
     if args.workers is not None and args.workers < 1:
@@ -40,7 +40,7 @@ def _cmd_table(args) -> int:
 
 
 def _run(grid, args, exit_noconv: int) -> int:
-    from replica.table import ChunkFailure, run_table
+    from ptft.table import ChunkFailure, run_table
     from symbolic.errors import PtftError
 
     try:
@@ -70,7 +70,7 @@ def _run(grid, args, exit_noconv: int) -> int:
 
 
 def _describe(grid, args) -> int:
-    from replica.table import default_workers, describe, process_age
+    from ptft.table import default_workers, describe, process_age
 
     est = describe(grid, chunk_rows=args.chunk_rows, process_seconds=process_age())
     workers = args.workers or default_workers()

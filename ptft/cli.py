@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 # (returning {name: handler}) adds subcommands; an optional ``FIGURES`` dict maps figure
 # names to 'module:function' strings, imported only when that figure is asked for (so
 # ``ptft --help`` never imports torch).
-_PLUGIN_PACKAGES = ("replica.app.commands",)
+_PLUGIN_PACKAGES = ("ptft.commands",)
 
 
 def _command_modules():
@@ -421,5 +421,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     # run the imported module's main so that classes defined here are the ones plug-ins use
-    from replica.app.cli import main as _main
+    from ptft.cli import main as _main
     sys.exit(_main())

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 
-from replica.app.cli import (InputError, add_output_options, check_int, check_memory, check_seed, finish_frame,
+from ptft.cli import (InputError, add_output_options, check_int, check_memory, check_seed, finish_frame,
                          parse_float_list, render_frame, write_atomic)
 
 MAX_DIM = 100_000         # dimensions d of the linear-teacher problems
 MAX_STEPS = 10**6         # GD steps per training stage (ntk)
 MAX_DISTANCE = 1e6        # ||theta_S - theta_T|| / ||theta_T||
 
-FIGURES = {"linear-teacher": "replica.app.figures.linear_teacher:make_figure"}
+FIGURES = {"linear-teacher": "ptft.figures.linear_teacher:make_figure"}
 
 
 def parse_counts(text: str, name: str) -> list[int]:
@@ -40,7 +40,7 @@ def parse_counts(text: str, name: str) -> list[int]:
 
 
 def parse_floats(text: str, name: str, positive: bool = True) -> list[float]:
-    """:func:`replica.app.cli.parse_float_list`, optionally requiring every value > 0."""
+    """:func:`ptft.cli.parse_float_list`, optionally requiring every value > 0."""
     values = parse_float_list(text, name)
     if positive and min(values) <= 0:
         raise InputError(f"{name} values must be finite and > 0, got '{text}'")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import LIMITS, TEACHERS, Init, ParameterError, Task, check_range
+from replica.params import LIMITS, TEACHERS, Init, ParameterError, Task, check_range
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)
@@ -290,7 +290,7 @@ def task_errors(grid: Grid):
 def init_errors(grid: Grid):
     """For each (c_pt, lambda, gamma_ft, a_pt) of the grid: None if ``Init`` accepts it and
     c_FT > 0 on every coordinate, else the ParameterError message."""
-    from .solver import ptft_classes
+    from replica.solver import ptft_classes
 
     v = grid.values
     lam = "lambda_pt_rel" if grid.lambda_relative else "lambda_pt"

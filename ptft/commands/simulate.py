@@ -2,11 +2,11 @@
 ``ptft figure fig3``: the paper's Figure 3."""
 from __future__ import annotations
 
-from replica.app.cli import (InputError, add_init_options, add_output_options, add_task_options, check_int,
+from ptft.cli import (InputError, add_init_options, add_output_options, add_task_options, check_int,
                          check_memory, check_samples, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
                          write_atomic)
 
-FIGURES = {"fig3": "replica.app.figures.fig3:make"}
+FIGURES = {"fig3": "ptft.figures.fig3:make"}
 
 
 def register(sub) -> dict:

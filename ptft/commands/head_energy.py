@@ -7,10 +7,10 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
-from replica.app.cli import (InputError, add_output_options, check_memory, check_out, check_seed,
+from ptft.cli import (InputError, add_output_options, check_memory, check_out, check_seed,
                          finish_frame, parse_float_list, parse_int_list)
 
-FIGURES = {"head-energy": "replica.app.figures.head_energy:make_figure"}
+FIGURES = {"head-energy": "ptft.figures.head_energy:make_figure"}
 
 
 def register(subparsers) -> dict:

@@ -75,8 +75,8 @@ def make(args) -> int:
     import pandas as pd
     import torch
 
-    from replica.app.cli import InputError, write_atomic
-    from replica.app.cli import check_out, save_png_atomic
+    from ptft.cli import InputError, write_atomic
+    from ptft.cli import check_out, save_png_atomic
 
     torch.set_num_threads(1)
     dim = args.dim or (1000 if args.quick else 2000)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replica.app.cli import check_out
+from ptft.cli import check_out
 from replica.params import Task
 from replica.regimes import CANONICAL, REGIME_COLORS, Thresholds, axes, classify
 from replica.solver import solve
@@ -44,7 +44,7 @@ def _pyplot():
 
 def _save(fig, png: str, csv_text: str) -> tuple[str, str]:
     """PNG and CSV next to each other, each written atomically (temporary file + rename)."""
-    from replica.app.cli import save_png_atomic, write_atomic
+    from ptft.cli import save_png_atomic, write_atomic
 
     save_png_atomic(fig, png, bbox_inches="tight")       # legend and title sit above the axes
     csv = os.path.splitext(png)[0] + ".csv"
@@ -258,7 +258,7 @@ def make_fig5(args) -> int:
     """Three panels (one per task), four curves each; prints the winners. ``--seeds N`` adds
     exact gradient-flow end points at D = 1000 (N draws, alphas ``SIM_ALPHAS``). Exit 3 if any
     replica point did not converge."""
-    from replica.app.cli import EXIT_NOCONV
+    from ptft.cli import EXIT_NOCONV
 
     png = check_out(args.out, "fig5.png")
     plt = _pyplot()

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from replica.app.cli import save_png_atomic, write_atomic
+from ptft.cli import save_png_atomic, write_atomic
 
 PLACEMENTS = (("head", "tab:blue"), ("uniform", "tab:green"), ("tail", "tab:red"))
 SPECTRA = (("iso", 1.0, "isotropic $\\Sigma$ (placements coincide)"), ("power", 1.5, "power-law $\\lambda_i \\propto i^{-1.5}$"))
@@ -17,7 +17,7 @@ def figure_data(quick: bool, seeds: int | None, distance: float = 0.5, noise: fl
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from replica.app.commands.linear_teacher import risk_frame
+    from ptft.commands.linear_teacher import risk_frame
     from replica.linear_teacher import make_pair, make_spectrum
 
     dim = 200 if quick else 400
@@ -94,7 +94,7 @@ def plot(frame, comp):
 def make_figure(args) -> int:
     import pandas as pd
 
-    from replica.app.cli import check_out
+    from ptft.cli import check_out
 
     out = check_out(args.out, "linear-teacher.png")      # checked before the Monte Carlo runs
     frame = figure_data(args.quick, args.seeds)

@@ -9,10 +9,10 @@ Torch is imported only inside the handler, so ``ptft --help`` stays light.
 """
 from __future__ import annotations
 
-from replica.app.commands.head_energy import smoothings_arg
-from replica.app.cli import InputError, add_output_options, check_int, check_out, parse_int_list, write_atomic
+from ptft.commands.head_energy import smoothings_arg
+from ptft.cli import InputError, add_output_options, check_int, check_out, parse_int_list, write_atomic
 
-FIGURES = {"head-energy-resnet": "replica.app.figures.head_energy_resnet:make_figure"}
+FIGURES = {"head-energy-resnet": "ptft.figures.head_energy_resnet:make_figure"}
 
 
 def register(subparsers) -> dict:
@@ -40,7 +40,7 @@ def experiment_from_args(args):
     """(dataset, protocol, setup) from the options; bad values become one-line input errors."""
     from dataclasses import replace
 
-    from replica.app.commands.resnet import check_n_ft, load_dataset
+    from ptft.commands.resnet import check_n_ft, load_dataset
     from empirical.head_energy.resnet import default_protocol
     from empirical.resnet import ResNetConfigError
 
@@ -70,10 +70,10 @@ def _check_paths(out: str | None, workdir: str | None) -> None:
 def _cmd(args) -> int:
     import sys
 
-    from replica.app.commands.resnet import prepare_device
+    from ptft.commands.resnet import prepare_device
     from empirical.head_energy.resnet import energy_sweep_resnet
-    from replica.app.figures.resnet import checkpoint_dir
-    from replica.app.cli import render_frame
+    from ptft.figures.resnet import checkpoint_dir
+    from ptft.cli import render_frame
 
     taus, smoothings = parse_int_list(args.tau, "--tau"), smoothings_arg(args.smoothing, "--smoothing")
     check_int("--seeds", args.seeds, 1, 1000)

@@ -2,11 +2,11 @@
 (the initialisation with the lowest predicted error), plus the fig2/fig5 makers."""
 from __future__ import annotations
 
-FIGURES = {"fig2": "replica.app.figures.regimes:make_fig2", "fig5": "replica.app.figures.regimes:make_fig5"}
+FIGURES = {"fig2": "ptft.figures.regimes:make_fig2", "fig5": "ptft.figures.regimes:make_fig5"}
 
 
 def register(subparsers) -> dict:
-    from replica.app.cli import add_init_options, add_output_options, add_task_options
+    from ptft.cli import add_init_options, add_output_options, add_task_options
 
     p = subparsers.add_parser("regime", help="regime axes (l-order, pretraining dependence) and regime I-IV")
     add_task_options(p)
@@ -33,7 +33,7 @@ def register(subparsers) -> dict:
 
 
 def _pair(text: str, name: str) -> tuple[float, float]:
-    from replica.app.cli import InputError, parse_float_list
+    from ptft.cli import InputError, parse_float_list
 
     values = parse_float_list(text, name)
     if len(values) != 2:
@@ -42,17 +42,17 @@ def _pair(text: str, name: str) -> tuple[float, float]:
 
 
 def _render(frame, fmt: str, head: str) -> str:
-    """``replica.app.cli.render_frame``, with the ``head`` lines above the aligned text table."""
-    from replica.app.cli import render_frame
+    """``ptft.cli.render_frame``, with the ``head`` lines above the aligned text table."""
+    from ptft.cli import render_frame
 
     return (head if fmt == "table" else "") + render_frame(frame, fmt)
 
 
 def _cmd_regime(args) -> int:
-    from replica.app.cli import init_from_args, task_from_args, write_atomic
+    from ptft.cli import init_from_args, task_from_args, write_atomic
     from replica.regimes import Thresholds, classify, regime_of
 
-    from replica.app.cli import InputError
+    from ptft.cli import InputError
 
     task, init = task_from_args(args), init_from_args(args)
     if args.b is not None and not 1e-6 <= args.b <= 1e6:
@@ -82,10 +82,10 @@ def _cmd_regime(args) -> int:
 
 
 def _cmd_optimize(args) -> int:
-    from replica.app.cli import EXIT_NOCONV, InputError, parse_alphas, parse_int_list, task_from_args, write_atomic
+    from ptft.cli import EXIT_NOCONV, InputError, parse_alphas, parse_int_list, task_from_args, write_atomic
     from replica.optimize import Bounds, optimize_init
 
-    from replica.app.cli import check_out
+    from ptft.cli import check_out
 
     task = task_from_args(args)
     alphas = parse_alphas(args.alpha)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from replica.app.cli import write_atomic
+from ptft.cli import write_atomic
 
 METRICS = (("euclid", "Euclidean distance $||z_T-z_0||$"), ("cosine", "cosine distance $1-\\cos(z_T,z_0)$"),
            ("dot", "dot product $z_T\\cdot z_0$"), ("norm", "feature norm $||z_T||$"),
@@ -66,10 +66,10 @@ def plot(frame):
 
 
 def make_figure(args) -> int:
-    from replica.app.cli import save_png_atomic
+    from ptft.cli import save_png_atomic
 
-    from replica.app.cli import InputError
-    from replica.app.cli import check_out
+    from ptft.cli import InputError
+    from ptft.cli import check_out
 
     out = args.out or "head-energy.png"
     if not out.lower().endswith(".png"):           # the CSV goes to OUT.csv: a non-PNG name would be overwritten

@@ -13,7 +13,7 @@ resumed run gives exactly the rows of an uninterrupted one.
 Modules: ``rows`` (one group -> rows), ``parts`` (plan, manifest, parts, assembly),
 ``executors`` (this process, or one Executor path for a local pool and Dask), ``output``
 (--out checks and lock), ``sweep`` (run_table, table), ``describe`` (--describe).
-``replica.table`` itself is callable: ``replica.table(grid, out)`` is :func:`table`.
+``ptft.table`` itself is callable: ``ptft.table(grid, out)`` is :func:`table`.
 """
 import sys
 
@@ -31,7 +31,7 @@ __all__ = ["COLUMNS", "FLOAT_OUT", "INPUTS", "DEFAULT_CHUNK_ROWS", "MANIFEST_FOR
 
 
 class _CallableModule(type(sys)):
-    """``replica.table`` is both this module and the function :func:`table`."""
+    """``ptft.table`` is both this module and the function :func:`table`."""
 
     def __call__(self, *args, **kwargs):
         return table(*args, **kwargs)

@@ -51,9 +51,9 @@ def make_figure(args) -> int:
     """``ptft figure head-energy-resnet``: the sweep, its CSV, the PNG and the trend summary (stderr)."""
     import sys
 
-    from replica.app.figures.resnet import checkpoint_dir, figure_inputs
-    from replica.app.cli import write_atomic
-    from replica.app.cli import save_png_atomic
+    from ptft.figures.resnet import checkpoint_dir, figure_inputs
+    from ptft.cli import write_atomic
+    from ptft.cli import save_png_atomic
 
     out, seeds, device, dataset = figure_inputs(args, "head-energy-resnet.png", seeds_quick=2, seeds_full=4)
     protocol, setup = default_protocol(dataset)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 import sys
 
-FIGURES = {"ext": "replica.app.figures.extensions:make"}
+FIGURES = {"ext": "ptft.figures.extensions:make"}
 
 
 def register(sub) -> dict:
-    from replica.app.cli import add_init_options, add_output_options, add_task_options
+    from ptft.cli import add_init_options, add_output_options, add_task_options
 
     p = sub.add_parser("solve-ext",
                        help="replica with imperfect PT (--alpha-pt) and/or anisotropic inputs (--variances)")
@@ -37,7 +37,7 @@ def register(sub) -> dict:
 def parse_variances(text: str | None, by_group: str | None):
     """InputVariances from the two options (None when neither is given)."""
     from replica.anisotropic import InputVariances
-    from replica.app.cli import InputError
+    from ptft.cli import InputError
 
     if text and by_group:
         raise InputError("give --variances or --group-variances, not both")
@@ -78,7 +78,7 @@ def _simulated(task, init, alphas, alpha_pt, var, dim, seeds, progress):
     """Per-alpha mean and SE of the simulated gen_error (test MSE), aligned with ``alphas``."""
     import pandas as pd
 
-    from replica.app.cli import InputError
+    from ptft.cli import InputError
 
     try:
         if var is not None:
@@ -99,7 +99,7 @@ def _simulated(task, init, alphas, alpha_pt, var, dim, seeds, progress):
 
 
 def _cmd_solve_ext(args) -> int:
-    from replica.app.cli import (EXIT_NOCONV, InputError, init_from_args, parse_alphas, task_from_args,
+    from ptft.cli import (EXIT_NOCONV, InputError, init_from_args, parse_alphas, task_from_args,
                              write_atomic)
 
     task, init = task_from_args(args), init_from_args(args)
@@ -110,7 +110,7 @@ def _cmd_solve_ext(args) -> int:
     if args.alpha_pt is not None and args.alpha_pt > 1e6:
         raise InputError(f"--alpha-pt must be <= 1e6, got {args.alpha_pt:g}")
     if args.simulate:
-        from replica.app.cli import check_int, check_memory, check_samples
+        from ptft.cli import check_int, check_memory, check_samples
 
         check_int("--dim", args.dim, 10, 100_000)
         check_int("--seeds", args.seeds, 2, 100_000)

@@ -135,7 +135,7 @@ def plot(summary, lines, unique, path: str, subtitle: str = "") -> None:
     fig.suptitle("Fine-tuning error: replica prediction (lines) and exact gradient-flow end points of "
                  f"simulated networks (points, mean $\\pm$ 2 SE){subtitle}", fontsize=11)
     fig.tight_layout()
-    from replica.app.cli import save_png_atomic
+    from ptft.cli import save_png_atomic
 
     save_png_atomic(fig, path)
     plt.close(fig)
@@ -173,7 +173,7 @@ def agreement_text(summary) -> str:
 
 def make(args) -> int:
     """``ptft figure fig3``: PNG at ``--out`` (default fig3.png) and the data as CSV beside it."""
-    from replica.app.cli import InputError, check_out, write_atomic
+    from ptft.cli import InputError, check_out, write_atomic
     from empirical.simulate import resolve_device
 
     out = check_out(args.out, "fig3.png")
