@@ -18,6 +18,7 @@ from importlib import import_module
 # public name -> module that defines it
 _LAZY = {"Task": "replica.params", "Init": "replica.params", "ParameterError": "replica.params",
          "Accuracy": "replica.solver", "SolveResult": "replica.solver", "solve": "replica.solver",
+         "SingleTask": "replica.solver", "Pretraining": "replica.solver",
          "solve_single": "replica.solver", "solve_classes": "replica.solver",
          "regime_of": "replica.regimes", "optimize_init": "replica.optimize",
          "PtftError": "symbolic.errors", "InputError": "symbolic.errors",

@@ -304,25 +304,45 @@ def write_atomic(text: str, out: str | None) -> None:
     _write(text, out)
 
 
-def render_frame(frame, fmt: str) -> str:
-    """A pandas table as csv, json (records) or aligned text."""
-    if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.12g")
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+def render_frame(frame, fmt: str, rtol: float | None = None, head: str = "") -> str:
+    """A pandas table as csv, json (records) or aligned text, every float exact in csv/json
+    (:mod:`ptft.formats`); ``head`` lines go above the text table only."""
+    from ptft.formats import render
+
+    return render(frame, fmt, rtol=rtol, head=head)
 
 
-def render_frame_result(result, fmt: str) -> str:
+def render_frame_result(result, fmt: str, rtol: float | None = None) -> str:
     """A :class:`SolveResult` via :func:`render_frame`; the text table puts the parameters
     (``result.info``) on one header line and shows the main columns only."""
     frame = result.to_frame()
     if fmt in ("csv", "json"):
         return render_frame(frame, fmt)
-    cols = ["alpha", "gen_error", "sigma", "tau", "active_fraction", "gen_error_err", "residual", "converged",
-            "phase"]
+    cols = [k for k in ("alpha", "gen_error", "param_error", "sigma", "tau", "active_fraction", "gen_error_err",
+                        "residual", "converged", "phase") if k in frame]
     head = "  ".join(f"{k}={frame[k].iloc[0]}" for k in result.info if k in frame) + "\n"
-    return head + render_frame(frame[cols], fmt)
+    return render_frame(frame[cols], fmt, rtol=_rtol(rtol), head=head)
+
+
+def with_parameters(frame, task, init=None, reg: float = 0.0, **extra):
+    """``frame`` with the parameter columns of :func:`replica.result.parameter_columns`
+    appended (those it lacks): every command's rows carry the same parameter columns."""
+    from replica.result import parameter_columns
+
+    frame = frame.copy()
+    for key, value in parameter_columns(task, init, reg, **extra).items():
+        if key not in frame:
+            frame[key] = value
+    return frame
+
+
+def _rtol(rtol):
+    """The relative tolerance in force (the solver's default when none was given)."""
+    if rtol is not None:
+        return rtol
+    from replica.solver import Accuracy
+
+    return Accuracy().rtol
 
 
 def finish_result(result, args) -> int:
@@ -330,8 +350,8 @@ def finish_result(result, args) -> int:
 
     import numpy as np
 
-    result = flag_nonfinite(result)
-    write_atomic(render_frame_result(result, args.format), args.out)
+    result = flag_nonfinite(result)      # a no-op: SolveResult's flags are final
+    write_atomic(render_frame_result(result, args.format, getattr(args, "rtol", None)), args.out)
     bad = ~result.converged
     if bad.any():
         diverged = int(np.sum(result.phase == "divergent"))

@@ -23,10 +23,12 @@ def _installed_version() -> str:
 # public name -> submodule that defines it
 _LAZY = {"Task": ".params", "Init": ".params", "ParameterError": ".params",
          "Accuracy": ".solver", "SolveResult": ".solver", "solve": ".solver", "solve_single": ".solver",
+         "SingleTask": ".solver", "Pretraining": ".solver",
          "solve_classes": ".solver",
          "regime_of": ".regimes", "optimize_init": ".optimize"}
 
 __all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
+           "SingleTask", "Pretraining",
            "regime_of", "optimize_init", "__version__"]
 
 

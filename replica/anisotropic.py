@@ -125,53 +125,26 @@ def scaled_moments(sc: ScaledClasses, sigma: float, tau: float, acc: Accuracy, k
 
 def solve_anisotropic_classes(sc: ScaledClasses, alphas, *, noise: float = 0.0,
                               accuracy: Accuracy | None = None, progress: bool = False,
-                              info: dict | None = None, rtol: float | None = None) -> "AnisotropicResult":
-    """Replica saddle point with per-class input variances, for each alpha (interpolation)."""
+                              info: dict | None = None, rtol: float | None = None) -> SolveResult:
+    """Replica saddle point with per-class input variances, for each alpha (interpolation);
+    the result carries ``param_error``."""
     cl = sc.classes if sc.classes.variance is not None else replace(sc.classes, variance=sc.s)
     res, par = _solve_classes(cl, alphas, noise=noise, accuracy=accuracy, progress=progress, info=info,
                               rtol=rtol)
-    return AnisotropicResult(res, par)
+    return replace(res, param_error=par)
 
 
-@dataclass(frozen=True)
-class AnisotropicResult:
-    """:class:`SolveResult` (gen_error = test MSE under the anisotropic input law) plus the
-    parameter MSE ||beta_hat - beta*||^2 / D per alpha."""
-
-    result: SolveResult
-    param_error: np.ndarray
-
-    def to_frame(self):
-        frame = self.result.to_frame()
-        frame.insert(frame.columns.get_loc("test_error") + 1, "param_error", self.param_error)
-        return frame
-
-    def __getattr__(self, name):          # alpha, gen_error, converged, ... of the result
-        if name.startswith("__") or name == "result":     # copy/pickle probe before init
-            raise AttributeError(name)
-        return getattr(self.result, name)
+# the anisotropic result is the one result type (gen_error = test MSE, plus param_error)
+AnisotropicResult = SolveResult
 
 
 def solve_anisotropic(task, init, alphas, variances: InputVariances, *, alpha_pt: float | None = None,
                       accuracy: Accuracy | None = None, progress: bool = False,
-                      rtol: float | None = None) -> AnisotropicResult:
+                      rtol: float | None = None) -> SolveResult:
     """PT+FT replica with anisotropic FT inputs (``variances``), oracle PT or, with ``alpha_pt``,
-    imperfect PT on isotropic PT inputs (the FT classes of :mod:`replica.imperfect`)."""
-    from .solver import ptft_classes
+    imperfect PT on isotropic PT inputs (the FT classes of :mod:`replica.imperfect`);
+    ``replica.solver.solve(task, init, alphas, inputs=variances, pretraining=alpha_pt)``."""
+    from .solver import solve
 
-    info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "gamma_ft": init.gamma_ft, "rho_pt": task.rho_pt,
-            "rho_ft": task.rho_ft, "omega": task.omega, "a_pt": task.a_pt, "teacher": task.teacher,
-            "noise": task.noise}
-    if alpha_pt is None:
-        base = ptft_classes(task, init)
-    else:
-        from .imperfect import imperfect_classes, pt_channel
-
-        ch = pt_channel(task, init, alpha_pt, accuracy)
-        if not ch.converged:
-            raise ParameterError(f"PT replica at alpha_pt={ch.alpha_pt:g} did not converge "
-                                 f"(residual {ch.residual:.3g})")
-        base = imperfect_classes(task, init, ch)
-        info.update(alpha_pt=ch.alpha_pt, sigma_pt=ch.sigma, pt_error=ch.pt_error)
-    return solve_anisotropic_classes(split_classes(base, variances), alphas, noise=task.noise,
-                                     accuracy=accuracy, progress=progress, info=info, rtol=rtol)
+    return solve(task, init, alphas, inputs=variances, pretraining=alpha_pt, accuracy=accuracy,
+                 progress=progress, rtol=rtol)

@@ -160,18 +160,10 @@ def solve_imperfect_pt(task: Task, init: Init, alphas, alpha_pt: float, *, reg: 
     """Replica prediction of fine-tuning after pretraining on alpha_PT D samples.
 
     ``info`` carries the PT fixed point (sigma_pt, tau_pt, pt_error, pt_phase) and the number
-    of coordinate classes.  A PT fixed point that did not converge is an error (the FT
-    prediction would rest on it).
+    of coordinate classes.  A PT fixed point that did not converge raises ConvergenceError
+    (the FT prediction would rest on it).  ``replica.solver.solve(..., pretraining=alpha_pt)``.
     """
-    ch = pt_channel(task, init, alpha_pt, accuracy)
-    if not ch.converged:
-        raise ParameterError(f"PT replica at alpha_pt={ch.alpha_pt:g} did not converge "
-                             f"(residual {ch.residual:.3g})")
-    classes = imperfect_classes(task, init, ch, quadrature)
-    info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
-            "gamma_ft": init.gamma_ft, "rho_pt": task.rho_pt, "rho_ft": task.rho_ft, "omega": task.omega,
-            "a_pt": task.a_pt, "teacher": task.teacher, "noise": task.noise, "reg": reg,
-            "alpha_pt": ch.alpha_pt, "sigma_pt": ch.sigma, "tau_pt": ch.tau, "pt_error": ch.pt_error,
-            "pt_phase": ch.phase, "n_classes": int(classes.weight.size)}
-    return solve_classes(classes, alphas, noise=task.noise, reg=reg, accuracy=accuracy,
-                         progress=progress, info=info, rtol=rtol)
+    from .solver import Pretraining, solve
+
+    return solve(task, init, alphas, pretraining=Pretraining(alpha_pt, quadrature), accuracy=accuracy, reg=reg,
+                 progress=progress, rtol=rtol)

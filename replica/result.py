@@ -1,5 +1,7 @@
 """``SolveResult``: the per-alpha replica predictions a solve returns, with a short summary,
-a pandas frame and a plot; and ``flag_nonfinite``, which never lets inf/NaN pass as success."""
+a pandas frame and a plot. Its flags are final: a point whose gen_error is inf or NaN is never
+``converged`` (checked when the result is built, so the Python API and the command line agree).
+``parameter_columns`` is the one row builder: the parameter columns every output carries."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +22,14 @@ class SolveResult:
         form through the monotone prox; ~1 for smooth penalties, the support size for l1).
     group_error : conditional per-coordinate error in each group (columns = group_names).
     phase : 'interior', 'recovery' (sigma = 0 is the fixed point: exact recovery),
-        'closed-form' (alpha >= 1 without reg).
+        'closed-form' (alpha >= 1 without reg), 'divergent' (gen_error infinite or NaN:
+        alpha = 1 with label noise, where the min-norm interpolator's error has a pole).
+    param_error : parameter MSE ||beta_hat - beta*||^2 / D when the inputs are anisotropic
+        (then gen_error is the test MSE on fresh inputs); None for isotropic inputs, where
+        the two coincide.
+
+    A point whose gen_error is not finite is ``converged=False`` whatever the solver said
+    (set here, at construction: inf/NaN is never a success).
     """
 
     alpha: np.ndarray
@@ -37,12 +46,22 @@ class SolveResult:
     group_names: tuple
     info: dict = field(default_factory=dict)
     gen_error_err: np.ndarray | None = None
+    param_error: np.ndarray | None = None
+
+    def __post_init__(self):
+        conv = np.asarray(self.converged, bool)
+        bad = conv & ~np.isfinite(np.asarray(self.gen_error, float))
+        if bad.any():            # the one place the non-finite rule is applied
+            object.__setattr__(self, "converged", conv & ~bad)
+            object.__setattr__(self, "phase", np.where(bad, "divergent", np.asarray(self.phase)))
 
     def to_frame(self):
         import pandas as pd
 
-        cols = {"alpha": self.alpha, "gen_error": self.gen_error, "test_error": self.test_error,
-                "sigma": self.sigma, "tau": self.tau}
+        cols = {"alpha": self.alpha, "gen_error": self.gen_error, "test_error": self.test_error}
+        if self.param_error is not None:
+            cols["param_error"] = self.param_error
+        cols.update(sigma=self.sigma, tau=self.tau)
         for j, name in enumerate(self.group_names):
             cols[f"err_{name}"] = self.group_error[:, j]
         cols["active_fraction"] = self.active_fraction
@@ -114,13 +133,32 @@ class SolveResult:
 
 
 def flag_nonfinite(result):
-    """``result`` with every point whose gen_error is not finite marked ``converged=False``
-    and, where the solver called it converged, ``phase='divergent'`` (alpha = 1 with label
-    noise: the min-norm interpolator's error has a pole there). Never inf/NaN as success."""
-    import dataclasses
+    """``result`` itself: :class:`SolveResult` applies the rule (inf/NaN gen_error is never
+    converged, phase 'divergent') when it is built. Kept for older callers."""
+    return result
 
-    bad = result.converged & ~np.isfinite(result.gen_error)
-    if not bad.any():
-        return result
-    return dataclasses.replace(result, converged=result.converged & ~bad,
-                               phase=np.where(bad, "divergent", result.phase))
+
+# The parameter columns of every output row, in this order (both lambda conventions).
+PARAMETER_COLUMNS = ("c_pt", "lambda_pt", "lambda_pt_rel", "gamma_ft", "rho_pt", "rho_ft", "omega", "a_pt",
+                     "teacher", "noise", "reg")
+
+
+def parameter_columns(task, init, reg: float = 0.0, **extra) -> dict:
+    """The one row builder: the parameters of a PT+FT point as output columns.
+
+    ``lambda_pt`` is lambda_PT in absolute units and ``lambda_pt_rel`` = lambda_PT / c_PT;
+    both are always present. ``init=None`` leaves out the initialisation columns (for a
+    table whose rows are initialisations). ``extra`` (e.g. ``alpha_pt``) is appended.
+
+    Returns
+    -------
+    dict
+        {column: value} in the order of :data:`PARAMETER_COLUMNS`, then ``extra``.
+    """
+    cols = {} if init is None else {"c_pt": float(init.c_pt), "lambda_pt": float(init.lambda_abs),
+                                    "lambda_pt_rel": float(init.lambda_rel), "gamma_ft": float(init.gamma_ft)}
+    cols.update({"rho_pt": float(task.rho_pt), "rho_ft": float(task.rho_ft),
+            "omega": float(task.omega), "a_pt": float(task.a_pt), "teacher": task.teacher,
+            "noise": float(task.noise), "reg": float(reg)})
+    cols.update(extra)
+    return cols

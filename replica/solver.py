@@ -28,7 +28,7 @@ from numerics import codegen
 from .classes import GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Classes, ptft_classes, single_classes  # noqa: F401
 from .classes import _append_teacher, _pack  # noqa: F401 (re-exported for callers of replica.solver)
 from .params import Init, ParameterError, Task, _finite, check_alphas
-from .result import SolveResult, flag_nonfinite  # noqa: F401
+from .result import SolveResult, flag_nonfinite, parameter_columns  # noqa: F401
 
 # below this sigma the fixed point is declared exact recovery (sigma^2 stays a normal float)
 _LOG_SIGMA_FLOOR = math.log(1e-120)
@@ -297,14 +297,136 @@ def _progress(order, progress):
     return tqdm(order, desc="alpha", unit="pt", leave=False)
 
 
-def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accuracy | None = None,
+# -- the one public solve: problem -> classes (one builder) -> the saddle-point loop ----------
+# Every entry point (solve_single, solve_imperfect_pt, solve_anisotropic) is a thin wrapper of
+# solve(); a new estimator plugs in as one more branch of build_problem (its classes, its
+# kernels, its parameter columns), not as a new loop.
+BUILTIN_PENALTIES = ("hypent", "ridge", "l1")
+
+
+@dataclass(frozen=True)
+class SingleTask:
+    """One task, one penalty: beta_hat = argmin sum_d Q(beta_d) s.t. X beta = y.
+
+    penalty : SymPy text in b (and the scale c), or a built-in name 'hypent' (q_c),
+        'ridge', 'l1'.
+    rho : fraction of coordinates carrying the teacher, in (0, 1].
+    teacher : 'gaussian' (N(0, 1/rho)) or 'fixed' (amplitude 1/sqrt(rho)).
+    noise : label-noise standard deviation sigma_noise.
+    c : value of the scale c in the penalty (> 0).
+    """
+
+    penalty: str = "hypent"
+    rho: float = 0.1
+    teacher: str = "gaussian"
+    noise: float = 0.0
+    c: float = 1.0
+
+    def __post_init__(self):
+        c = _finite("c", self.c)
+        if not c > 0:
+            raise ParameterError(f"c must be a finite number > 0, got {c}")
+        rho = _finite("rho", self.rho)
+        if not 0.0 < rho <= 1.0:
+            raise ParameterError(f"rho must lie in (0, 1], got {rho:g}")
+        task = Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=self.teacher, noise=self.noise)  # validates
+        object.__setattr__(self, "c", c)
+        object.__setattr__(self, "rho", rho)
+        object.__setattr__(self, "noise", task.noise)
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """Imperfect pretraining on round(alpha_pt D) noiseless samples (nested replica,
+    :mod:`replica.imperfect`); ``quadrature`` sets the nodes of the PT-estimate law."""
+
+    alpha_pt: float
+    quadrature: object = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the saddle-point loop needs: classes, kernels, the label noise and the
+    parameter columns (``info``) of the result."""
+
+    classes: object
+    kernels: object
+    noise: float
+    info: dict
+
+
+def build_problem(task, init=None, *, pretraining=None, inputs=None, accuracy=None, reg: float = 0.0) -> Problem:
+    """The one class builder.
+
+    task, init : :class:`Task` and :class:`Init` (PT+FT), or a :class:`SingleTask` and None.
+    pretraining : None (oracle PT: beta_hat_PT = beta*_PT), alpha_PT (a number) or a
+        :class:`Pretraining`.
+    inputs : None (isotropic) or a :class:`replica.anisotropic.InputVariances`.
+
+    Raises
+    ------
+    ConvergenceError
+        The PT replica (imperfect pretraining) did not converge: the FT prediction would rest
+        on it (exit 3 on the command line, not a refused input).
+    """
+
+    if isinstance(task, SingleTask):
+        if init is not None or pretraining is not None or inputs is not None:
+            raise ParameterError("a SingleTask takes no init, pretraining or inputs")
+        name = task.penalty
+        kern = codegen.builtin(name) if name in BUILTIN_PENALTIES else codegen.from_expression(name)
+        classes = single_classes(task.rho, task.teacher, task.c, even=bool(kern.IS_EVEN))
+        info = {"penalty": name, "rho": task.rho, "teacher": task.teacher, "noise": task.noise, "c": task.c,
+                "reg": float(reg)}
+        return Problem(classes, kern, task.noise, info)
+    if not isinstance(task, Task) or not isinstance(init, Init):
+        raise ParameterError("solve needs a Task and an Init (or a SingleTask)")
+    extra = {}
+    if pretraining is None:
+        classes = ptft_classes(task, init)
+        extra = {"c_ft_used": float(classes.c[0]) if classes.c.size else math.nan,
+                 "c_ft_unused": float(classes.c[-1]) if classes.c.size else math.nan}
+    else:
+        classes, extra = _imperfect(task, init, pretraining, accuracy)
+    if inputs is not None:
+        from .anisotropic import split_classes
+
+        classes = split_classes(classes, inputs).classes
+    return Problem(classes, "hypent", task.noise, parameter_columns(task, init, reg, **extra))
+
+
+def _imperfect(task, init, pretraining, accuracy):
+    from symbolic.errors import ConvergenceError
+
+    from .imperfect import Quadrature, imperfect_classes, pt_channel
+
+    if not isinstance(pretraining, Pretraining):
+        pretraining = Pretraining(pretraining)
+    quad = pretraining.quadrature or Quadrature()
+    ch = pt_channel(task, init, pretraining.alpha_pt, accuracy)
+    if not ch.converged:
+        raise ConvergenceError(f"the PT replica at alpha_pt={ch.alpha_pt:g} did not converge "
+                               f"(residual {ch.residual:.3g}); the fine-tuning prediction would rest on it")
+    classes = imperfect_classes(task, init, ch, quad)
+    extra = {"alpha_pt": ch.alpha_pt, "sigma_pt": ch.sigma, "tau_pt": ch.tau, "pt_error": ch.pt_error,
+             "pt_phase": ch.phase, "n_classes": int(classes.weight.size)}
+    return classes, extra
+
+
+def solve(task, init=None, alphas=(), *, pretraining=None, inputs=None, accuracy=None, reg: float = 0.0,
           progress: bool = False, rtol: float | None = None) -> SolveResult:
-    """Replica prediction for PT+FT at each ``alpha`` (alpha_FT = N_FT / D).
+    """Replica prediction at each ``alpha`` (alpha_FT = N_FT / D).
 
     Parameters
     ----------
-    task, init : :class:`Task`, :class:`Init`
+    task, init : :class:`Task`, :class:`Init` (PT+FT), or a :class:`SingleTask` (one task,
+        any convex penalty) with ``init=None``.
     alphas : iterable of float > 0
+    pretraining : None (oracle PT), alpha_PT = N_PT / D (a number > 0: imperfect PT, nested
+        replica) or a :class:`Pretraining`.
+    inputs : None (isotropic inputs) or :class:`replica.anisotropic.InputVariances` (then
+        the result also carries ``param_error``).
+    accuracy : :class:`replica.solver.Accuracy` (quadrature and solver settings).
     reg : explicit penalty strength >= 0 of the penalised form
         (1/2N)||y - X beta||^2 + (reg/D) sum_d q(beta_d); 0 (default) is the exact
         interpolation limit.
@@ -315,39 +437,39 @@ def solve(task: Task, init: Init, alphas, *, reg: float = 0.0, accuracy: Accurac
     -------
     SolveResult
         Per-alpha predictions (gen_error and its error estimate gen_error_err, order parameters,
-        per-group errors, convergence flags); ``info`` holds the parameters and c_FT on PT-used
-        and unused coordinates.
+        per-group errors, convergence flags, final: inf/NaN is never converged); ``info`` holds
+        the parameter columns (both lambda conventions), c_FT or the PT fixed point.
+
+    Raises
+    ------
+    InputError
+        Bad or infeasible parameters (one line).
+    ConvergenceError
+        The PT replica of imperfect pretraining did not converge.
     """
-    classes = ptft_classes(task, init)
-    info = {"c_pt": init.c_pt, "lambda_pt": init.lambda_abs, "lambda_pt_rel": init.lambda_rel,
-            "gamma_ft": init.gamma_ft, "rho_pt": task.rho_pt, "rho_ft": task.rho_ft, "omega": task.omega,
-            "a_pt": task.a_pt, "teacher": task.teacher, "noise": task.noise, "reg": reg,
-            "c_ft_used": float(classes.c[0]) if classes.c.size else math.nan,
-            "c_ft_unused": float(classes.c[-1]) if classes.c.size else math.nan}
-    return solve_classes(classes, alphas, noise=task.noise, reg=reg, accuracy=accuracy,
-                         progress=progress, info=info, rtol=rtol)
+    if inputs is not None and reg != 0.0:
+        raise ParameterError("anisotropic inputs are solved in the interpolation limit: reg must be 0")
+    prob = build_problem(task, init, pretraining=pretraining, inputs=inputs, accuracy=accuracy, reg=reg)
+    res, par = _solve_classes(prob.classes, alphas, noise=prob.noise, reg=reg, kernels=prob.kernels,
+                              accuracy=accuracy, progress=progress, info=prob.info, rtol=rtol)
+    if inputs is None:
+        return res
+    import dataclasses
+
+    return dataclasses.replace(res, param_error=par)
 
 
 def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian", noise: float = 0.0,
                  c: float = 1.0, reg: float = 0.0, accuracy: Accuracy | None = None,
                  rtol: float | None = None) -> SolveResult:
     """Single-task replica prediction for any convex penalty given as SymPy text in b
-    (and optionally the scale c), or a built-in name: 'hypent' (q_c), 'ridge', 'l1'.
+    (and optionally the scale c), or a built-in name: 'hypent' (q_c), 'ridge', 'l1'
+    (``solve(SingleTask(penalty, rho, teacher, noise, c), None, alphas)``).
 
     Returns
     -------
     SolveResult
         Per-alpha predictions; ``info`` holds the penalty and the task parameters.
     """
-    c = float(c)
-    if not (math.isfinite(c) and c > 0):
-        raise ParameterError(f"c must be a finite number > 0, got {c}")
-    rho = _finite("rho", rho)
-    if not 0.0 < rho <= 1.0:
-        raise ParameterError(f"rho must lie in (0, 1], got {rho:g}")
-    Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=teacher, noise=noise)   # validates teacher, noise
-    kern = codegen.builtin(penalty) if penalty in ("hypent", "ridge", "l1") else codegen.from_expression(penalty)
-    classes = single_classes(rho, teacher, c, even=bool(kern.IS_EVEN))
-    info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}
-    return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info,
-                         rtol=rtol)
+    return solve(SingleTask(penalty, rho, teacher, noise, c), None, alphas, accuracy=accuracy, reg=reg,
+                  rtol=rtol)

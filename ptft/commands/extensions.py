@@ -61,17 +61,9 @@ def parse_variances(text: str | None, by_group: str | None):
 
 
 def _solve(task, init, alphas, alpha_pt, var, progress, rtol=None):
-    if var is not None:
-        from replica.anisotropic import solve_anisotropic
-
-        return solve_anisotropic(task, init, alphas, var, alpha_pt=alpha_pt, progress=progress, rtol=rtol)
-    if alpha_pt is not None:
-        from replica.imperfect import solve_imperfect_pt
-
-        return solve_imperfect_pt(task, init, alphas, alpha_pt, progress=progress, rtol=rtol)
     from replica import solve
 
-    return solve(task, init, alphas, progress=progress, rtol=rtol)
+    return solve(task, init, alphas, pretraining=alpha_pt, inputs=var, progress=progress, rtol=rtol)
 
 
 def _simulated(task, init, alphas, alpha_pt, var, dim, seeds, progress):
@@ -129,8 +121,7 @@ def _cmd_solve_ext(args) -> int:
             frame["z_param"] = (frame["sim_param_error"] - frame["param_error"]) / frame["sim_param_se"]
     import numpy as np
 
-    finite = np.isfinite(frame["gen_error"].to_numpy(float))
-    frame["converged"] = frame["converged"].to_numpy(bool) & finite     # inf/NaN is never success
+    finite = np.isfinite(frame["gen_error"].to_numpy(float))      # (converged is already False there)
     if args.simulate:
         finite &= np.isfinite(frame["sim_gen_error"].to_numpy(float))
     write_atomic(_render(frame, args, res.info), args.out)
@@ -143,16 +134,16 @@ def _cmd_solve_ext(args) -> int:
 
 
 def _render(frame, args, info) -> str:
-    if args.format == "csv":
-        return frame.to_csv(index=False, float_format="%.12g")
-    if args.format == "json":
-        return frame.to_json(orient="records", indent=1, double_precision=15) + "\n"
-    keys = ("c_pt", "lambda_pt", "gamma_ft", "alpha_pt", "sigma_pt", "pt_error", "n_classes")
-    head = "  ".join(f"{k}={info[k]:.6g}" if isinstance(info[k], float) else f"{k}={info[k]}"
+    from ptft.cli import _rtol, render_frame
+
+    if args.format != "table":
+        return render_frame(frame, args.format)
+    keys = ("c_pt", "lambda_pt", "lambda_pt_rel", "gamma_ft", "alpha_pt", "sigma_pt", "pt_error", "n_classes")
+    head = "  ".join(f"{k}={info[k]!r}" if isinstance(info[k], float) else f"{k}={info[k]}"
                      for k in keys if k in info)
     head += "  (lambda_pt absolute; gen_error = test MSE on fresh inputs"
     head += ", param_error = ||beta_hat - beta*||^2/D)\n" if "param_error" in frame else ")\n"
     cols = [c for c in ("alpha", "gen_error", "param_error", "sim_gen_error", "sim_se", "z",
                         "sim_param_error", "z_param", "sigma", "tau",
                         "gen_error_err", "residual", "converged", "phase") if c in frame]
-    return head + frame[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}") + "\n"
+    return render_frame(frame[cols], "table", rtol=_rtol(args.rtol), head=head)

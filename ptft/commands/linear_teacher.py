@@ -167,14 +167,39 @@ def _cmd_risk(args) -> int:
 
 
 def _cmd_sample_complexity(args) -> int:
+    import sys
+
     import pandas as pd
 
     from replica.linear_teacher import compare_sample_complexity
 
     pair = pair_from_args(args)
-    rows = [compare_sample_complexity(pair, eps, args.ridge) for eps in parse_floats(args.eps, "--eps")]
-    write_atomic(render(pd.DataFrame(rows), args.format), args.out)
+    n_max = 100 * args.dim            # the search range of sample_complexity
+    rows = [_complexity_row(compare_sample_complexity(pair, eps, args.ridge, n_max), n_max)
+            for eps in parse_floats(args.eps, "--eps")]
+    frame = pd.DataFrame(rows)
+    write_atomic(render(frame, args.format), args.out)
+    if frame["status"].str.contains("never").any():
+        print(f"ptft: note: 'never reaches the target' means the predicted risk stays above eps for every "
+              f"n <= {n_max} (100 x --dim): n is left empty, and so is the reduction where it has no value",
+              file=sys.stderr)
     return 0
+
+
+def _complexity_row(row: dict, n_max: int) -> dict:
+    """A sample-complexity row with the cases that have no number (target never reached,
+    reached with no samples) left empty and named in ``status``."""
+    def state(n):
+        if math.isinf(n):
+            return f"never reaches the target (n <= {n_max})"
+        return "met at n = 0" if n == 0 else "reached"
+
+    n_ft, n_sc = row["n_ft"], row["n_scratch"]
+    status = f"fine-tuning {state(n_ft)}; scratch {state(n_sc)}"
+    ok = math.isfinite(n_ft) and math.isfinite(n_sc) and n_ft > 0
+    return {**row, "n_ft": n_ft if math.isfinite(n_ft) else math.nan,
+            "n_scratch": n_sc if math.isfinite(n_sc) else math.nan,
+            "reduction": n_sc / n_ft if ok else math.nan, "status": status}
 
 
 def _cmd_deep(args) -> int:

@@ -45,7 +45,15 @@ def _render(frame, fmt: str, head: str) -> str:
     """``ptft.cli.render_frame``, with the ``head`` lines above the aligned text table."""
     from ptft.cli import render_frame
 
-    return (head if fmt == "table" else "") + render_frame(frame, fmt)
+    return render_frame(frame, fmt, head=head)
+
+
+def _unconverged(frame) -> int:
+    """Rows whose ``converged`` column is False (0 when the frame has none): such an
+    output is never exit 0."""
+    if "converged" not in frame:
+        return 0
+    return int((~frame["converged"].astype(bool)).sum())
 
 
 def _cmd_regime(args) -> int:
@@ -64,6 +72,9 @@ def _cmd_regime(args) -> int:
     frame = rep.to_frame()
     frame["group_class"] = classify(frame.l_order.to_numpy(), frame.pd_norm.to_numpy(), rep.thresholds)
     frame["regime"] = rep.regime             # of the setting: read on the PT-used coordinates
+    from ptft.cli import with_parameters
+
+    frame = with_parameters(frame, task, init)
     head = (f"c_pt={init.c_pt:g}  lambda_pt={init.lambda_abs:g} (absolute; lambda_pt/c_pt={init.lambda_rel:g})  "
             f"gamma_ft={init.gamma_ft:g}  b={rep.b:g}\n"
             f"regime {rep.regime}: {rep.description}  (PT-used coordinates: l={rep.l_order:.4g}, "
@@ -77,6 +88,10 @@ def _cmd_regime(args) -> int:
     if not all(math.isfinite(v) for v in (rep.l_order, rep.pd, rep.pd_norm, rep.cost_ratio)):
         print("ptft: warning: the regime axes are not finite here (overflow); the regime is not determined",
               file=sys.stderr)
+        return 3
+    bad = _unconverged(frame)
+    if bad:
+        print(f"ptft: warning: {bad} of {len(frame)} rows did not converge (converged = False)", file=sys.stderr)
         return 3
     return 0
 
@@ -120,5 +135,34 @@ def _cmd_optimize(args) -> int:
                  f"{' (lower: the infimum lies outside the box)' if lim.beyond.value < res.best.value else ''}\n")
         if lim.limit:
             head += f"      limit there: {lim.limit}, objective {lim.limit_value:.6g} (replica of that penalty)\n"
-    write_atomic(_render(res.to_frame(), args.format, head), args.out)
-    return 0 if res.best.ok else EXIT_NOCONV
+    write_atomic(_render(_optimize_frame(res, task, alphas), args.format, head), args.out)
+    bad = _unconverged(_optimize_frame(res, task, alphas))
+    if not res.best.ok or bad:
+        print(f"ptft: warning: {'the optimum' if not res.best.ok else f'{bad} rows'} did not converge "
+              "(converged = False); its objective is not certified", file=sys.stderr)
+        return EXIT_NOCONV
+    return 0
+
+
+def _optimize_frame(res, task, alphas):
+    """The optimizer's rows plus what the text head says, as columns (so csv/json carry it):
+    the objective's alphas, the box walls the optimum touches, the objective past them and the
+    limit penalty there; and the task's parameter columns."""
+    import math
+
+    from ptft.cli import with_parameters
+
+    frame = res.to_frame()
+    frame["objective_alphas"] = ",".join(repr(float(a)) for a in alphas)
+    lim = res.info.get("boundary")
+    optimum = frame["setting"] == "optimum"
+    frame["box_walls"] = ""
+    frame["beyond_walls_objective"] = math.nan
+    frame["limit_penalty"] = ""
+    frame["limit_objective"] = math.nan
+    if lim is not None:
+        frame.loc[optimum, "box_walls"] = ",".join(lim.walls)
+        frame.loc[optimum, "beyond_walls_objective"] = lim.beyond.value
+        frame.loc[optimum, "limit_penalty"] = lim.limit or ""
+        frame.loc[optimum, "limit_objective"] = lim.limit_value
+    return with_parameters(frame, task)

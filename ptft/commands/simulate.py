@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ptft.cli import (InputError, add_init_options, add_output_options, add_task_options, check_int,
                          check_memory, check_samples, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
-                         write_atomic)
+                         with_parameters, write_atomic)
 
 FIGURES = {"fig3": "ptft.figures.fig3:make"}
 
@@ -47,7 +47,8 @@ def _cmd_simulate(args) -> int:
     for path in (args.out, args.runs):       # fail before the (long) simulation, not after it
         if path:
             check_out(path)
-    setting = Setting(task_from_args(args), init_from_args(args), "cli")
+    task, init = task_from_args(args), init_from_args(args)
+    setting = Setting(task, init, "cli")
     try:
         gd = GDConfig(method=args.method, max_seconds=args.max_seconds) if args.method != "flow" else None
         cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
@@ -64,13 +65,18 @@ def _cmd_simulate(args) -> int:
         raise InputError(str(err)) from None
     table = summarize(runs)
     if args.runs:
-        write_atomic(runs.to_csv(index=False, float_format="%.10g"), args.runs)
+        write_atomic(runs.to_csv(index=False), args.runs)
     cols = ["alpha", "gen_error", "se", "ci_low", "ci_high", "n_runs", "theory", "z", "p_value", "n_converged",
             "max_drift"]
-    write_atomic(render_frame(table[cols], args.format), args.out)
+    extra = {} if args.alpha_pt is None else {"alpha_pt": args.alpha_pt}
+    frame = with_parameters(table[cols], task, init, **extra)
+    write_atomic(render_frame(frame, args.format), args.out)
     caveat = few_seeds_warning(args.seeds)
     if caveat:
         print(f"ptft: warning: {caveat}", file=sys.stderr)
+    if args.seeds == 1:                # a spread that does not exist is empty, and said so
+        print("ptft: note: one seed has no spread: se, ci_low, ci_high, z and p_value are left empty",
+              file=sys.stderr)
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
         print(f"ptft: warning: {bad} alpha values have runs that did not converge "

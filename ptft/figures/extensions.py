@@ -92,6 +92,6 @@ def make(args) -> int:
     save_png_atomic(fig, target)
     plt.close(fig)
     csv = os.path.splitext(target)[0] + ".csv"
-    write_atomic(pd.DataFrame(rows).to_csv(index=False, float_format="%.8g"), csv)
+    write_atomic(pd.DataFrame(rows).to_csv(index=False), csv)
     print(f"wrote {target} and {csv}")
     return 0

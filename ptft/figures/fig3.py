@@ -199,7 +199,7 @@ def make(args) -> int:
     plot(summary, lines, unique, out, f"; D = {dim}, {n_seeds} seeds" if dim else f"; {n_seeds} seeds")
     stem = out[:-4]
     if not data:
-        write_atomic(summary.to_csv(index=False, float_format="%.10g"), stem + ".csv")
-    write_atomic(lines.to_csv(index=False, float_format="%.10g"), stem + "_theory.csv")
+        write_atomic(summary.to_csv(index=False), stem + ".csv")
+    write_atomic(lines.to_csv(index=False), stem + "_theory.csv")
     print(f"fig3: {agreement_text(summary)}; wrote {out}")
     return 0

@@ -79,7 +79,7 @@ def make_figure(args) -> int:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     frame = figure_data(args.quick, args.seeds)
     fig = plot(frame)
-    write_atomic(frame.to_csv(index=False, float_format="%.10g"), os.path.splitext(out)[0] + ".csv")
+    write_atomic(frame.to_csv(index=False), os.path.splitext(out)[0] + ".csv")
     save_png_atomic(fig, out)
     print(f"wrote {out} and {os.path.splitext(out)[0]}.csv")
     return 0

@@ -63,7 +63,7 @@ def make_figure(args) -> int:
     a = protocol.arch
     fig = plot(frame, f"ResNet-{a.depth} (width {a.width}) on {dataset.name}, FT on {protocol.n_ft_classes} "
                       f"classes, n = {setup.n_ft}, {setup.ft_epochs} FT epochs; mean $\\pm$ 2 SEM over {seeds} seeds")
-    write_atomic(frame.to_csv(index=False, float_format="%.8g"), os.path.splitext(out)[0] + ".csv")
+    write_atomic(frame.to_csv(index=False), os.path.splitext(out)[0] + ".csv")
     save_png_atomic(fig, out)
     print(trend_summary(frame).to_string(index=False, float_format=lambda v: f"{v:.3f}"), file=sys.stderr)
     print(f"wrote {out} and {os.path.splitext(out)[0]}.csv", file=sys.stderr)

@@ -101,7 +101,7 @@ def make_figure(args) -> int:
     comp = complexity_data(args.quick)
     fig = plot(frame, comp)
     csv = pd.concat([frame.assign(table="risk"), comp.assign(table="sample_complexity")], ignore_index=True)
-    write_atomic(csv.to_csv(index=False, float_format="%.10g"), os.path.splitext(out)[0] + ".csv")
+    write_atomic(csv.to_csv(index=False), os.path.splitext(out)[0] + ".csv")
     save_png_atomic(fig, out)
     print(f"wrote {out} and {os.path.splitext(out)[0]}.csv")
     return 0

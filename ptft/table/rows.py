@@ -5,12 +5,12 @@ import numpy as np
 
 from ..grid import Grid, make_task_init
 from replica.params import ParameterError
+from replica.result import PARAMETER_COLUMNS
 from replica.solver import GROUPS
 
 FLOAT_OUT = (["gen_error", "test_error", "sigma", "tau"] + [f"err_{g}" for g in GROUPS]
              + ["active_fraction", "gen_error_err", "residual"])
-INPUTS = ("c_pt", "lambda_pt", "lambda_pt_rel", "gamma_ft", "rho_pt", "rho_ft", "omega", "a_pt",
-          "teacher", "noise", "reg", "alpha")
+INPUTS = PARAMETER_COLUMNS + ("alpha",)        # the parameter columns every output carries
 # row layout: keys, every input, every output of `ptft solve`, status, provenance
 COLUMNS = (("point", "group") + INPUTS + tuple(FLOAT_OUT)
            + ("converged", "phase", "n_evals", "c_ft_used", "c_ft_unused", "status", "message", "ptft_version"))
