@@ -27,7 +27,7 @@ from numerics import codegen
 
 from .classes import GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Classes, ptft_classes, single_classes  # noqa: F401
 from .classes import _append_teacher, _pack  # noqa: F401 (re-exported for callers of replica.solver)
-from .params import Init, ParameterError, Task, _finite, check_alphas
+from .params import Init, ParameterError, Task, _finite, check_alphas, check_range
 from .result import SolveResult, flag_nonfinite  # noqa: F401
 
 # below this sigma the fixed point is declared exact recovery (sigma^2 stays a normal float)
@@ -339,14 +339,9 @@ def solve_single(penalty: str, rho: float, alphas, *, teacher: str = "gaussian",
     SolveResult
         Per-alpha predictions; ``info`` holds the penalty and the task parameters.
     """
-    c = float(c)
-    if not (math.isfinite(c) and c > 0):
-        raise ParameterError(f"c must be a finite number > 0, got {c}")
-    rho = _finite("rho", rho)
-    if not 0.0 < rho <= 1.0:
-        raise ParameterError(f"rho must lie in (0, 1], got {rho:g}")
+    c, rho = check_range("c", c), check_range("rho", rho)
     Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=teacher, noise=noise)   # validates teacher, noise
-    kern = codegen.builtin(penalty) if penalty in ("hypent", "ridge", "l1") else codegen.from_expression(penalty)
+    kern = codegen.penalty_kernels(penalty)
     classes = single_classes(rho, teacher, c, even=bool(kern.IS_EVEN))
     info = {"penalty": penalty, "rho": rho, "teacher": teacher, "noise": noise, "c": c, "reg": reg}
     return solve_classes(classes, alphas, noise=noise, reg=reg, kernels=kern, accuracy=accuracy, info=info,
