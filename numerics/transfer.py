@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from .expressions import kernels
+from symbolic.errors import InputError
 
 
 def c_ft(beta_pt: float, c_pt: float, lambda_pt: float, gamma_ft: float) -> float:
@@ -25,7 +26,7 @@ def c_ft(beta_pt: float, c_pt: float, lambda_pt: float, gamma_ft: float) -> floa
     r = max(c_pt + lambda_pt, 0.0) / c_pt
     value = float(kernels().c_ft(abs(float(beta_pt)), float(c_pt), r, float(gamma_ft)))
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"c_FT evaluated to {value} (beta_pt={beta_pt}, c_pt={c_pt}, lambda_pt={lambda_pt})")
+        raise InputError(f"c_FT evaluated to {value} (beta_pt={beta_pt}, c_pt={c_pt}, lambda_pt={lambda_pt})")
     return value
 
 

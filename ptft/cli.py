@@ -52,16 +52,17 @@ class _Parser(argparse.ArgumentParser):
 def parse_alphas(text: str) -> list[float]:
     """'0.1,0.2,0.3' or 'start:stop:num' (inclusive linspace)."""
     text = text.strip()
+    form = f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'"
+    parts = text.split(":")
+    if ":" in text and len(parts) != 3:
+        raise InputError(form)
     try:
         if ":" in text:
-            parts = text.split(":")
-            if len(parts) != 3:
-                raise ValueError
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
         else:
             values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
+    except ValueError:                      # float()/int() of the user's text
+        raise InputError(form) from None
     if ":" in text:
         if num < 1:
             raise InputError(f"--alpha {text}: num must be >= 1")

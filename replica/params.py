@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .registry import LIMITS, PARAMS, TEACHERS, ParameterError, check, check_lambda, check_task, defaults
+from . import registry
+from .registry import LIMITS, TEACHERS, ParameterError, check, check_lambda, check_task, defaults
 
 __all__ = ["Task", "Init", "ParameterError", "LIMITS", "TEACHERS", "check_range", "check_alphas"]
 _TASK, _INIT = defaults("task"), defaults("init")
@@ -31,7 +32,7 @@ def _check_fields(obj) -> None:
     """Every field named in the registry checked against its entry (a field added to a
     subclass is checked too)."""
     for f in fields(obj):
-        if f.name in PARAMS:
+        if f.name in registry.PARAMS:
             object.__setattr__(obj, f.name, check(f.name, getattr(obj, f.name)))
 
 

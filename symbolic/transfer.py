@@ -29,6 +29,7 @@ import sympy as sp
 
 from .network import THETA, beta_expr, conserved_quantities, vm, vp, wm, wp
 from .symbols import beta_pt, c_pt, gamma_ft, lambda_pt
+from .errors import InputError
 
 ASSUMPTIONS: list[str] = [
     "PT and FT are gradient flows (the small-step limit of full-batch GD) on the squared loss",
@@ -241,14 +242,14 @@ def pt_scales(c_pt_v, lambda_pt_v, normalized: bool):
     c_arr = np.asarray(c_pt_v, dtype=float)
     lam = np.asarray(lambda_pt_v, dtype=float)
     if np.any(~(c_arr > 0)):
-        raise ValueError("c_PT must be > 0")
+        raise InputError("c_PT must be > 0")
     if normalized:
         if np.any(~(np.abs(lam) <= 1 + 1e-12)):
-            raise ValueError("normalised lambda_PT/c_PT must lie in [-1, 1]")
+            raise InputError("normalised lambda_PT/c_PT must lie in [-1, 1]")
         lt = np.clip(lam, -1.0, 1.0)
         return c_arr, c_arr * (1.0 + lt), c_arr * (1.0 - lt)
     if np.any(~(np.abs(lam) <= c_arr * (1 + 1e-12))):
-        raise ValueError("|lambda_PT| <= c_PT is required (lambda_PT in absolute units)")
+        raise InputError("|lambda_PT| <= c_PT is required (lambda_PT in absolute units)")
     return c_arr, np.maximum(c_arr + lam, 0.0), np.maximum(c_arr - lam, 0.0)
 
 
