@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from replica.registry import check
+from symbolic.registry import check
 
 W_POS, V_POS, W_NEG, V_NEG = range(4)
 
@@ -72,12 +72,12 @@ def oracle_pt_state(beta_pt, c_pt, lambda_pt, *, device=None) -> torch.Tensor:
     derived in ``symbolic.transfer``.  ``beta_pt`` is ``(B, D)`` or ``(D,)``; ``c_pt`` and
     ``lambda_pt`` are scalars or broadcast against it (e.g. ``(B, 1)``: one setting per run).
     """
-    from symbolic.transfer import pt_end_state_numeric
+    from numerics.transfer import pt_end_state
 
     for c, lam in np.broadcast(np.asarray(c_pt, float), np.asarray(lambda_pt, float)):
         _check_scales(float(c), float(lam))
     beta = beta_pt.detach().cpu().numpy() if isinstance(beta_pt, torch.Tensor) else np.asarray(beta_pt, float)
-    wp, vp, wm, vm = pt_end_state_numeric(beta, c_pt, lambda_pt)
+    wp, vp, wm, vm = pt_end_state(beta, c_pt, lambda_pt)
     return torch.from_numpy(np.stack([wp, vp, wm, vm]).astype(np.float64)).to(device)
 
 
@@ -98,6 +98,6 @@ def ft_reinit(pt_params: torch.Tensor, gamma_ft) -> torch.Tensor:
 
 def _check_scales(c_pt: float, lambda_pt: float) -> None:
     """c_PT and lambda_PT (absolute) by the rules of the parameter registry."""
-    from replica.registry import check, check_lambda
+    from symbolic.registry import check, check_lambda
 
     check_lambda(check("c_pt", c_pt), check("lambda_pt", lambda_pt), relative=False)

@@ -36,7 +36,7 @@ from .flow import min_q_interpolant, min_q_interpolant_torch
 from .network import conserved, ft_reinit, oracle_pt_state, pt_init
 from .tasks import GROUP_NAMES, label_noise, sample_design, sample_teacher
 from .train import GDConfig, train
-from replica.registry import ParameterError, check
+from symbolic.registry import ParameterError, check
 from symbolic.errors import InputError
 
 METHODS = ("flow", "mirror", "gd", "paper")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replica.registry import ParameterError, check, check_task
+from symbolic.registry import ParameterError, check, check_task
 
 GROUP_SHARED = 0
 GROUP_NEW = 1
@@ -85,7 +85,7 @@ class FiniteTask:
         return {name: int(counts[i]) for i, name in enumerate(GROUP_NAMES)}
 
 
-# -- validation (every rule from replica.registry) ---------------------------------------------
+# -- validation (every rule from symbolic.registry) ---------------------------------------------
 
 def _n_samples(alpha: float, dim: int) -> int:
     return max(1, int(round(alpha * dim)))

@@ -84,10 +84,9 @@ def _fingerprint(identity: str) -> str:
 
 
 def _function(name: str, args: str, expr) -> str:
-    from sympy.printing.pycode import PythonCodePrinter
+    from .printer import function
 
-    code = PythonCodePrinter({"fully_qualified_modules": True}).doprint(expr)
-    return f"@njit(cache=True, error_model=\"numpy\")\ndef {name}({args}):\n    return float({code})\n\n\n"
+    return function(name, args, expr, decorator='@njit(cache=True, error_model="numpy")')
 
 
 def render(penalty) -> str:

@@ -161,8 +161,8 @@ def add_output_options(p):
 
 
 def add_task_options(p):
-    """The task options, built from the parameter registry (replica/registry.py)."""
-    from replica.registry import PARAMS, add_options
+    """The task options, built from the parameter registry (symbolic/registry.py)."""
+    from symbolic.registry import PARAMS, add_options
 
     g = p.add_argument_group("task (sparse teachers; see docs/theory.md, Model)")
     add_options(g, [n for n, q in PARAMS.items() if q.group == "task" and q.cli])
@@ -172,7 +172,7 @@ def add_task_options(p):
 
 def add_init_options(p):
     """The initialisation options, built from the parameter registry."""
-    from replica.registry import PARAMS, add_options
+    from symbolic.registry import PARAMS, add_options
 
     g = p.add_argument_group("initialisation (see docs/theory.md, Conventions)")
     add_options(g, [n for n, q in PARAMS.items() if q.group == "init" and q.cli])
@@ -181,7 +181,7 @@ def add_init_options(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from replica.registry import add_options
+    from symbolic.registry import add_options
 
     parser = _Parser(prog="ptft", description="Replica theory of pretraining -> fine-tuning in diagonal linear networks.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -264,7 +264,7 @@ def _figure_handler(figures: dict[str, str]):
 def task_from_args(args):
     """The ``Task`` described by the options of ``add_task_options``."""
     from replica import Task
-    from replica.registry import PARAMS
+    from symbolic.registry import PARAMS
 
     kw = {n: getattr(args, n) for n, q in PARAMS.items() if q.group == "task" and n not in ("rho_ft", "omega")}
     if (args.rho_shared is None) != (args.rho_new is None):
@@ -281,7 +281,7 @@ def task_from_args(args):
 def init_from_args(args):
     """The ``Init`` described by the options of ``add_init_options``."""
     from replica import Init
-    from replica.registry import PARAMS
+    from symbolic.registry import PARAMS
 
     return Init(relative=args.lambda_relative,
                 **{n: getattr(args, n) for n, q in PARAMS.items() if q.group == "init" and q.cli})

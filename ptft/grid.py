@@ -19,7 +19,7 @@ no point of the grid is feasible, which is an error.
 Sizes are bounded so a typo cannot exhaust memory: the file at most :data:`MAX_FILE_BYTES`,
 each axis at most :data:`MAX_AXIS` values, the whole grid at most :data:`MAX_POINTS` rows,
 at most :data:`MAX_COMBOS` distinct tasks and as many distinct initialisations;
-each value is checked against its entry in :mod:`replica.registry` (rule and
+each value is checked against its entry in :mod:`symbolic.registry` (rule and
 float64-safe range), the one list of parameters.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from replica.params import Init, ParameterError, Task
-from replica.registry import PARAMS, Options
+from symbolic.registry import PARAMS, Options
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)

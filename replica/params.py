@@ -1,6 +1,6 @@
 """Task and initialisation parameters, validated at the boundary (one clear error each).
 
-Every value is checked against its entry in :mod:`replica.registry` (the one list of
+Every value is checked against its entry in :mod:`symbolic.registry` (the one list of
 parameters: symbol, constraint, default, float64-safe range :data:`LIMITS`); the rules that tie
 parameters together (task feasibility, |lambda_PT| <= c_PT) live there too. Refusals are one
 :class:`ParameterError` line each, printed in full in docs/errors.md.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from . import registry
-from .registry import LIMITS, TEACHERS, ParameterError, check, check_lambda, check_task, defaults
+from symbolic import registry
+from symbolic.registry import LIMITS, TEACHERS, ParameterError, check, check_lambda, check_task, defaults
 
 __all__ = ["Task", "Init", "ParameterError", "LIMITS", "TEACHERS", "check_range", "check_alphas"]
 _TASK, _INIT = defaults("task"), defaults("init")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from replica import registry
+from symbolic import registry
 from replica.params import Init, ParameterError, Task
 from symbolic.errors import InputError, PtftError
 

@@ -13,7 +13,8 @@ names the parameter, the rule and the value. The two rules that tie parameters t
 too: :func:`check_task` (the supports fit in D coordinates) and :func:`check_lambda`
 (|lambda_PT| <= c_PT).
 
-This module imports nothing heavy: ``ptft --help`` builds its options from it.
+This module imports nothing heavy: ``ptft --help`` builds its options from it. It sits in the lowest layer so that
+every layer (the array checks of ``numerics`` included) uses the same rules.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from symbolic.errors import InputError
+from .errors import InputError
 
 
 class ParameterError(InputError):
@@ -56,12 +57,16 @@ class Interval:
             rule = "finite"
         return f"an integer {rule}" if self.integer else rule
 
-    def holds(self, value) -> bool:
-        """Whether a number satisfies the rule (the magnitude range aside)."""
+    def holds(self, value):
+        """Whether a number satisfies the rule (the magnitude range aside); elementwise for
+        a NumPy array (``&`` and comparisons only, so both work)."""
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
-        ok_lo = self.lo is None or (value >= self.lo if left else value > self.lo)
-        ok_hi = self.hi is None or (value <= self.hi if right else value < self.hi)
-        return ok_lo and ok_hi
+        ok = value == value                                   # False for NaN
+        if self.lo is not None:
+            ok = ok & ((value >= self.lo) if left else (value > self.lo))
+        if self.hi is not None:
+            ok = ok & ((value <= self.hi) if right else (value < self.hi))
+        return ok
 
     def check(self, name: str, value):
         """``value`` converted (float or int), or one :class:`ParameterError` line."""
@@ -197,10 +202,15 @@ def check_task(rho_pt: float, rho_ft: float, omega: float) -> None:
         raise ParameterError(f"infeasible task: rho_pt + rho_FT^new = {rho_pt + new:g} exceeds 1")
 
 
+def lambda_holds(c_pt, lambda_pt, relative: bool):
+    """|lambda_PT| <= c_PT (elementwise for arrays); ``relative``: lambda_PT / c_PT given."""
+    bound = 1.0 if relative else c_pt
+    return abs(lambda_pt) <= bound * (1 + 1e-12)
+
+
 def check_lambda(c_pt: float, lambda_pt: float, relative: bool) -> None:
     """|lambda_PT| <= c_PT (real weights); ``relative``: lambda_PT given as lambda_PT / c_PT."""
-    bound = 1.0 if relative else c_pt
-    if abs(lambda_pt) > bound * (1 + 1e-12):
+    if not lambda_holds(c_pt, lambda_pt, relative):
         unit = "|lambda_pt / c_pt| <= 1" if relative else f"|lambda_pt| <= c_pt = {c_pt:g}"
         raise ParameterError(f"lambda_pt = {lambda_pt:g} violates {unit}")
 
