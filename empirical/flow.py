@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dual_newton import ARG_MAX, FlowSolveError, NumpyOps, TorchOps, newton, x_of, xt_of
+from symbolic.errors import InputError
 
 @dataclass(frozen=True)
 class FlowSolution:
@@ -103,7 +104,7 @@ def gen_error(beta_hat, beta_star) -> float:
     beta_hat = np.asarray(beta_hat, dtype=np.float64)
     beta_star = np.asarray(beta_star, dtype=np.float64)
     if beta_hat.shape != beta_star.shape:
-        raise ValueError(f"shape mismatch: beta_hat {beta_hat.shape} vs beta_star {beta_star.shape}")
+        raise InputError(f"shape mismatch: beta_hat {beta_hat.shape} vs beta_star {beta_star.shape}")
     return float(np.mean((beta_hat - beta_star) ** 2))
 
 
@@ -113,18 +114,18 @@ def _as_problem(X, y, c):
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N, D), got shape {X.shape}")
+        raise InputError(f"X must be 2-D (N, D), got shape {X.shape}")
     n, dim = X.shape
     if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+        raise InputError(f"y must have shape ({n},), got {y.shape}")
     c = np.broadcast_to(np.asarray(c, dtype=np.float64), (dim,)).copy() \
         if np.ndim(c) == 0 else np.asarray(c, dtype=np.float64)
     if c.shape != (dim,):
-        raise ValueError(f"c must be a scalar or have shape ({dim},), got {c.shape}")
+        raise InputError(f"c must be a scalar or have shape ({dim},), got {c.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        raise ValueError("X and y must be finite")
+        raise InputError("X and y must be finite")
     if not (np.isfinite(c).all() and (c > 0).all()):
-        raise ValueError("c must be finite and > 0 in every coordinate")
+        raise InputError("c must be finite and > 0 in every coordinate")
     return np.ascontiguousarray(X), y, c
 
 
@@ -151,9 +152,9 @@ def min_q_interpolant(X, y, c, *, tol: float = 1e-12, max_iter: int = 200, nu0=N
         and whether it reached ``tol``.
     """
     if on_fail not in ("raise", "warn"):
-        raise ValueError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
+        raise InputError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
     if not (tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be finite and > 0, got {tol!r}")
+        raise InputError(f"tol must be finite and > 0, got {tol!r}")
     X, y, c = _as_problem(X, y, c)
     n, dim = X.shape
     ynorm = float(np.linalg.norm(y))
@@ -184,9 +185,9 @@ def _newton_single(X, y, c, tol, max_iter, nu0, ynorm):
     n, _ = X.shape
     nu = np.zeros(n) if nu0 is None else np.array(nu0, dtype=np.float64)
     if nu.shape != (n,) or not np.isfinite(nu).all():
-        raise ValueError(f"nu0 must be a finite array of shape ({n},), got shape {nu.shape}")
+        raise InputError(f"nu0 must be a finite array of shape ({n},), got shape {nu.shape}")
     if np.max(np.abs(2.0 * (X.T @ nu)), initial=0.0) > ARG_MAX:
-        raise ValueError("nu0 gives |2 X^T nu0| > 700 (cosh overflow); use a smaller start")
+        raise InputError("nu0 gives |2 X^T nu0| > 700 (cosh overflow); use a smaller start")
     nus, iters, hist, msgs = newton(NumpyOps, X[None], y[None], c[None], nu[None].copy(), np.array([ynorm]),
                                      np.ones(1, bool), tol, max_iter)
     return nus[0], X.T @ nus[0], int(iters[0]), hist[0], msgs[0]
@@ -198,12 +199,12 @@ def _solve_tall(X, y, c, tol, max_iter, ynorm):
     n, dim = X.shape
     r = int(np.sum(S > S[0] * max(n, dim) * np.finfo(float).eps)) if S.size and S[0] > 0 else 0
     if r == 0:
-        raise ValueError("X is zero but y is not: no interpolator exists")
+        raise InputError("X is zero but y is not: no interpolator exists")
     Ur, Sr, Vr = U[:, :r], S[:r], Vt[:r]
     yr = Ur.T @ y
     out = float(np.linalg.norm(y - Ur @ yr)) / ynorm
     if out > max(tol, 1e-10):
-        raise ValueError(f"no interpolator: y is not in the range of X (relative distance "
+        raise InputError(f"no interpolator: y is not in the range of X (relative distance "
                          f"{out:.2e}; noisy labels with N >= D?)")
     if r == dim:
         beta = Vr.T @ (yr / Sr)                       # the unique interpolator
@@ -251,7 +252,7 @@ def min_q_interpolant_torch(X, y, c, *, tol: float = 1e-12, max_iter: int = 200,
     import torch
 
     if on_fail not in ("raise", "warn"):
-        raise ValueError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
+        raise InputError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     f64 = torch.float64
 
@@ -262,20 +263,20 @@ def min_q_interpolant_torch(X, y, c, *, tol: float = 1e-12, max_iter: int = 200,
 
     X, y = _t(X), _t(y)
     if X.ndim != 3:
-        raise ValueError(f"X must be 3-D (B, N, D), got shape {tuple(X.shape)}")
+        raise InputError(f"X must be 3-D (B, N, D), got shape {tuple(X.shape)}")
     B, n, dim = X.shape
     if tuple(y.shape) != (B, n):
-        raise ValueError(f"y must have shape ({B}, {n}), got {tuple(y.shape)}")
+        raise InputError(f"y must have shape ({B}, {n}), got {tuple(y.shape)}")
     if n >= dim:
-        raise ValueError(f"torch version needs N < D, got N={n}, D={dim}")
+        raise InputError(f"torch version needs N < D, got N={n}, D={dim}")
     c = _t(c)
     c = torch.broadcast_to(c, (B, dim)).clone() if c.ndim < 2 else c
     if tuple(c.shape) != (B, dim):
-        raise ValueError(f"c must be a scalar, ({dim},) or ({B}, {dim}), got {tuple(c.shape)}")
+        raise InputError(f"c must be a scalar, ({dim},) or ({B}, {dim}), got {tuple(c.shape)}")
     if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
-        raise ValueError("X and y must be finite")
+        raise InputError("X and y must be finite")
     if not (torch.isfinite(c).all() and (c > 0).all()):
-        raise ValueError("c must be finite and > 0 in every coordinate")
+        raise InputError("c must be finite and > 0 in every coordinate")
 
     ynorm = torch.linalg.vector_norm(y, dim=1).cpu().numpy()
     trivial = ynorm == 0

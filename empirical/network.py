@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from symbolic.registry import check
 
 W_POS, V_POS, W_NEG, V_NEG = range(4)
 
@@ -71,12 +72,12 @@ def oracle_pt_state(beta_pt, c_pt, lambda_pt, *, device=None) -> torch.Tensor:
     derived in ``symbolic.transfer``.  ``beta_pt`` is ``(B, D)`` or ``(D,)``; ``c_pt`` and
     ``lambda_pt`` are scalars or broadcast against it (e.g. ``(B, 1)``: one setting per run).
     """
-    from symbolic.transfer import pt_end_state_numeric
+    from numerics.transfer import pt_end_state
 
     for c, lam in np.broadcast(np.asarray(c_pt, float), np.asarray(lambda_pt, float)):
         _check_scales(float(c), float(lam))
     beta = beta_pt.detach().cpu().numpy() if isinstance(beta_pt, torch.Tensor) else np.asarray(beta_pt, float)
-    wp, vp, wm, vm = pt_end_state_numeric(beta, c_pt, lambda_pt)
+    wp, vp, wm, vm = pt_end_state(beta, c_pt, lambda_pt)
     return torch.from_numpy(np.stack([wp, vp, wm, vm]).astype(np.float64)).to(device)
 
 
@@ -87,8 +88,8 @@ def ft_reinit(pt_params: torch.Tensor, gamma_ft) -> torch.Tensor:
     c_FT,d = (w^+ + w^-)^2 + γ_FT^2/2.  ``gamma_ft`` is a scalar or broadcasts against (B, D).
     """
     gamma = torch.as_tensor(gamma_ft, dtype=pt_params.dtype, device=pt_params.device)
-    if not bool(torch.all(torch.isfinite(gamma) & (gamma >= 0))):
-        raise ValueError(f"gamma_ft must be finite and >= 0, got {gamma_ft}")
+    for g in torch.unique(gamma.detach().cpu()).tolist():
+        check("gamma_ft", g)
     params = torch.empty_like(pt_params)
     params[W_POS] = params[W_NEG] = pt_params[W_POS] + pt_params[W_NEG]
     params[V_POS] = params[V_NEG] = gamma / math.sqrt(2.0)
@@ -96,7 +97,7 @@ def ft_reinit(pt_params: torch.Tensor, gamma_ft) -> torch.Tensor:
 
 
 def _check_scales(c_pt: float, lambda_pt: float) -> None:
-    if not (math.isfinite(c_pt) and c_pt > 0):
-        raise ValueError(f"c_pt must be finite and > 0, got {c_pt}")
-    if not (math.isfinite(lambda_pt) and abs(lambda_pt) <= c_pt * (1 + 1e-12)):
-        raise ValueError(f"need |lambda_pt| <= c_pt, got lambda_pt={lambda_pt}, c_pt={c_pt}")
+    """c_PT and lambda_PT (absolute) by the rules of the parameter registry."""
+    from symbolic.registry import check, check_lambda
+
+    check_lambda(check("c_pt", c_pt), check("lambda_pt", lambda_pt), relative=False)

@@ -36,6 +36,8 @@ from .flow import min_q_interpolant, min_q_interpolant_torch
 from .network import conserved, ft_reinit, oracle_pt_state, pt_init
 from .tasks import GROUP_NAMES, label_noise, sample_design, sample_teacher
 from .train import GDConfig, train
+from symbolic.registry import ParameterError, check
+from symbolic.errors import InputError
 
 METHODS = ("flow", "mirror", "gd", "paper")
 _PT_STREAM = 7_000_003          # seed offset of the PT design (never equal to an FT stream)
@@ -64,16 +66,16 @@ class SimConfig:
     flow_tol: float = 1e-10
 
     def __post_init__(self):
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 10:
-            raise ValueError(f"dim must be an integer >= 10, got {self.dim!r}")
-        seeds = tuple(int(s) for s in self.seeds)
-        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct integers >= 0 (at least one)")
+        if check("dim", self.dim) < 10:
+            raise ParameterError(f"dim must be >= 10 for a simulation sweep, got {self.dim}")
+        seeds = tuple(check("seed", s) for s in self.seeds)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ParameterError("seeds must be distinct integers >= 0 (at least one)")
         object.__setattr__(self, "seeds", seeds)
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.alpha_pt is not None and not (math.isfinite(self.alpha_pt) and self.alpha_pt > 0):
-            raise ValueError(f"alpha_pt must be finite and > 0, got {self.alpha_pt}")
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.alpha_pt is not None:
+            object.__setattr__(self, "alpha_pt", check("alpha_pt", self.alpha_pt))
         object.__setattr__(self, "device", resolve_device(self.device))
         if self.batch_bytes <= 0:
             object.__setattr__(self, "batch_bytes", (2 << 30) if self.device.startswith("cuda") else (16 << 20))
@@ -263,7 +265,7 @@ def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
     keys = ["setting", "label", "rho_pt", "rho_ft", "omega", "a_pt", "teacher", "noise", "c_pt",
             "lambda_pt", "gamma_ft", "alpha_pt", "alpha"]
     if runs.duplicated(keys + ["seed"]).any():
-        raise ValueError("the runs repeat a (setting, alpha, seed): merge runs with disjoint seeds")
+        raise InputError("the runs repeat a (setting, alpha, seed): merge runs with disjoint seeds")
     grouped = runs.groupby(keys, sort=False, dropna=False)
     out = grouped.agg(gen_error=("gen_error", "mean"), sd=("gen_error", "std"), n_runs=("gen_error", "size"),
                       n_converged=("converged", "sum"), max_drift=("drift", "max")).reset_index()

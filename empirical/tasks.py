@@ -24,22 +24,21 @@ Reproducibility: the teacher (supports, values, signs) is drawn from a generator
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
+
+from symbolic.registry import ParameterError, check, check_task
 
 GROUP_SHARED = 0
 GROUP_NEW = 1
 GROUP_PT_ONLY = 2
 GROUP_NONE = 3
 GROUP_NAMES = ("shared", "new", "pt_only", "none")
-TEACHERS = ("gaussian", "fixed")
 
 _STREAM_TEACHER = 0
 _STREAM_X = 1
 _STREAM_NOISE = 2
-_FEAS_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -86,38 +85,7 @@ class FiniteTask:
         return {name: int(counts[i]) for i, name in enumerate(GROUP_NAMES)}
 
 
-# -- validation ----------------------------------------------------------------------------
-
-def _real(name: str, value, *, lo=None, hi=None, lo_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if math.isnan(v):
-        raise ValueError(f"{name} must not be NaN")
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if lo is not None and (v < lo or (lo_open and v <= lo)):
-        op = ">" if lo_open else ">="
-        raise ValueError(f"{name} must be {op} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{name} must be <= {hi}, got {v}")
-    return v
-
-
-def _int(name: str, value, *, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    v = int(value)
-    if v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-    return v
-
-
-def _teacher(value) -> str:
-    if value not in TEACHERS:
-        raise ValueError(f"teacher must be one of {TEACHERS}, got {value!r}")
-    return value
-
+# -- validation (every rule from symbolic.registry) ---------------------------------------------
 
 def _n_samples(alpha: float, dim: int) -> int:
     return max(1, int(round(alpha * dim)))
@@ -137,20 +105,10 @@ def _freeze(*arrays):
 
 
 def _check_task(rho_pt, rho_ft, omega, a_pt, teacher):
-    rho_pt = _real("rho_pt", rho_pt, lo=0.0, hi=1.0)
-    rho_ft = _real("rho_ft", rho_ft, lo=0.0, hi=1.0, lo_open=True)
-    omega = _real("omega", omega, lo=0.0, hi=1.0)
-    a_pt = _real("a_pt", a_pt)
-    teacher = _teacher(teacher)
-
-    if omega * rho_ft > rho_pt + _FEAS_TOL:
-        raise ValueError(f"infeasible task: omega*rho_ft = {omega * rho_ft:g} exceeds "
-                         f"rho_pt = {rho_pt:g} (need omega*rho_ft <= rho_pt)")
-    if rho_pt + (1.0 - omega) * rho_ft > 1.0 + _FEAS_TOL:
-        raise ValueError(f"infeasible task: rho_pt + (1-omega)*rho_ft = "
-                         f"{rho_pt + (1.0 - omega) * rho_ft:g} > 1")
-
-    return rho_pt, rho_ft, omega, a_pt, teacher
+    values = tuple(check(n, v) for n, v in
+                   zip(("rho_pt", "rho_ft", "omega", "a_pt", "teacher"), (rho_pt, rho_ft, omega, a_pt, teacher)))
+    check_task(*values[:3])
+    return values
 
 
 def _teacher_arrays(dim, rho_pt, rho_ft, omega, a_pt, teacher, seed):
@@ -159,7 +117,7 @@ def _teacher_arrays(dim, rho_pt, rho_ft, omega, a_pt, teacher, seed):
     n_ov = int(round(omega * n_ft))
     n_new = n_ft - n_ov
     if n_ov > n_pt or n_new > dim - n_pt:
-        raise ValueError(f"infeasible after rounding at dim={dim}: n_pt={n_pt}, n_ft={n_ft}, "
+        raise ParameterError(f"infeasible after rounding at dim={dim}: n_pt={n_pt}, n_ft={n_ft}, "
                          f"n_shared={n_ov}, n_new={n_new}; use a larger dim")
 
     rng = np.random.default_rng([seed, _STREAM_TEACHER])
@@ -192,8 +150,7 @@ def sample_teacher(dim: int, rho_pt: float, rho_ft: float, omega: float, a_pt: f
                    teacher: str = "gaussian", seed: int = 0):
     """(beta_star, beta_pt, group) of :func:`sample_ptft_task` without drawing X (same seed,
     same arrays): sweeps draw X once per (seed, N) and reuse it for every setting."""
-    dim = _int("dim", dim, lo=1)
-    seed = _int("seed", seed, lo=0)
+    dim, seed = check("dim", dim), check("seed", seed)
     return _teacher_arrays(dim, *_check_task(rho_pt, rho_ft, omega, a_pt, teacher), seed)
 
 
@@ -215,14 +172,12 @@ def sample_ptft_task(dim: int, alpha: float, rho_pt: float, rho_ft: float, omega
                      seed: int = 0) -> FiniteTask:
     """Sample a PT -> FT task with exact group counts (module docstring for the model).
 
-    Raises ``ValueError`` (one line) for dim < 1, alpha <= 0, NaN/inf inputs, rho outside
+    Raises :class:`ParameterError` (one line) for dim < 1, alpha <= 0, NaN/inf inputs, rho outside
     [0, 1] (rho_ft > 0), omega outside [0, 1], noise < 0, an unknown teacher, or infeasible
     supports (need omega*rho_ft <= rho_pt and rho_pt + (1-omega)*rho_ft <= 1).
     """
-    dim = _int("dim", dim, lo=1)
-    seed = _int("seed", seed, lo=0)
-    alpha = _real("alpha", alpha, lo=0.0, lo_open=True)
-    noise = _real("noise", noise, lo=0.0)
+    dim, seed = check("dim", dim), check("seed", seed)
+    alpha, noise = check("alpha", alpha), check("noise", noise)
     rho_pt, rho_ft, omega, a_pt, teacher = _check_task(rho_pt, rho_ft, omega, a_pt, teacher)
     beta_star, beta_pt, group = _teacher_arrays(dim, rho_pt, rho_ft, omega, a_pt, teacher, seed)
     n = _n_samples(alpha, dim)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from .network import conserved, predictor
+from symbolic.errors import InputError
 
 METHODS = ("gd", "mirror", "paper")
 STOP_REASONS = ("converged", "threshold", "fixed point", "max steps", "time budget", "diverged")
@@ -58,17 +59,17 @@ class GDConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
         for name in ("kappa", "path_tol", "tol", "lr", "mse_threshold", "fixed_point_rtol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value}")
+                raise InputError(f"{name} must be finite and > 0, got {value}")
         if self.kappa >= 2.0:
-            raise ValueError(f"kappa must be < 2 (the stability limit of gradient descent), got {self.kappa}")
+            raise InputError(f"kappa must be < 2 (the stability limit of gradient descent), got {self.kappa}")
         if not (math.isfinite(self.max_seconds) and self.max_seconds >= 0):
-            raise ValueError(f"max_seconds must be finite and >= 0, got {self.max_seconds}")
+            raise InputError(f"max_seconds must be finite and >= 0, got {self.max_seconds}")
         if self.max_steps < 1 or self.eval_every < 0:
-            raise ValueError("max_steps must be >= 1 and eval_every >= 0")
+            raise InputError("max_steps must be >= 1 and eval_every >= 0")
 
     @property
     def every(self) -> int:

@@ -84,10 +84,9 @@ def _fingerprint(identity: str) -> str:
 
 
 def _function(name: str, args: str, expr) -> str:
-    from sympy.printing.pycode import PythonCodePrinter
+    from .printer import function
 
-    code = PythonCodePrinter({"fully_qualified_modules": True}).doprint(expr)
-    return f"@njit(cache=True, error_model=\"numpy\")\ndef {name}({args}):\n    return float({code})\n\n\n"
+    return function(name, args, expr, decorator='@njit(cache=True, error_model="numpy")')
 
 
 def render(penalty) -> str:
@@ -274,14 +273,19 @@ def load_source(identity: str, make_source) -> ModuleType:
 
 
 def builtin(name: str) -> ModuleType:
-    """Kernels of a built-in penalty: 'hypent' (q_c), 'ridge' (b^2/2) or 'l1' (|b|)."""
-    from importlib import import_module
+    """Kernels of a built-in penalty (``symbolic.penalties.BUILTIN``: 'hypent' = q_c, 'ridge', 'l1')."""
+    from symbolic import penalties
 
-    factories = {"hypent": "hyperbolic_entropy", "ridge": "ridge", "l1": "l1"}
-    if name not in factories:
-        raise ValueError(f"unknown built-in penalty '{name}' (choose from {', '.join(factories)})")
-    penalty_mod = lambda: getattr(import_module("symbolic.penalty"), factories[name])()  # noqa: E731
-    return load(f"builtin:{name}", penalty_mod)
+    if name not in penalties.BUILTIN:
+        penalties.make(name)                 # the one refusal of an unknown name
+    return load(f"builtin:{name}", lambda: penalties.make(name))
+
+
+def penalty_kernels(text: str) -> ModuleType:
+    """Kernels of a penalty given by name (a built-in) or as SymPy text in b."""
+    from symbolic.penalties import BUILTIN
+
+    return builtin(text) if text in BUILTIN else from_expression(text)
 
 
 def from_expression(text: str) -> ModuleType:

@@ -1,4 +1,4 @@
-"""The one printer for the derived scalar expressions: c_FT (Theorem 4.1), the penalty q_c and
+"""The derived scalar expressions, printed once (by ``numerics.printer``): c_FT (Theorem 4.1), the penalty q_c and
 the two regime axes are taken from ``symbolic`` and printed, once, into one cached Numba module
 of ufuncs (broadcasting numpy functions). Everything that evaluates them numerically uses this
 module: ``numerics.transfer`` (the solver's c_FT), ``replica.regimes`` (the axes) and
@@ -11,29 +11,37 @@ the derived expression with r and h substituted, checked at 50 digits by the tes
   h = hypot(beta_PT, c_PT): lambda_PT -> -c_PT is exact (r = 0) and no |beta_PT| overflows.
 * ``q_c(b, c)`` in u = b/c without cancellation at small u (q ~ b^2/(4c)); even in b.
 * ``l_order_u(u)`` (with its derived limit 2 at u = 0) and ``elasticity(beta_PT, c_PT, r, gamma_FT)``.
+* ``state_*``: the pieces of the oracle PT end state (w+, v+, w-, v-), assembled by
+  ``numerics.transfer.pt_end_state``.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from . import codegen
+from . import codegen, printer
 
-_SIG = {1: '["float64(float64)"]', 2: '["float64(float64, float64)"]',
-        4: '["float64(float64, float64, float64, float64)"]'}
+_SIG = {n: f'["float64({", ".join(["float64"] * n)})"]' for n in (1, 2, 3, 4)}
 
 
-def _ufunc(name: str, args: str, expr, doc: str, pre: str = "", special: str = "") -> str:
-    """One ``@vectorize`` function returning the printed ``expr`` (``pre``: local names it uses,
-    ``special``: an early return, e.g. a derived limit where the printed form is 0/0)."""
-    from sympy.printing.pycode import PythonCodePrinter
-
-    code = PythonCodePrinter({"fully_qualified_modules": True}).doprint(expr)
+def _ufunc(name: str, args: str, expr, doc: str, pre: str = "", special: str = "", names=None) -> str:
+    """One ``@vectorize`` function returning the printed ``expr`` (``numerics.printer``)."""
     n_args = len(args.split(","))
-    lines = [f"@vectorize({_SIG[n_args]}, cache=True)", f"def {name}({args}):", f'    """{doc}"""']
-    lines += [f"    {ln}" for ln in (special + pre).splitlines() if ln]
-    lines.append(f"    return float({code})")
-    return "\n".join(lines) + "\n\n\n"
+    return printer.function(name, args, expr, decorator=f"@vectorize({_SIG[n_args]}, cache=True)", doc=doc,
+                            pre=pre, special=special, names=names)
+
+
+def _state_source() -> str:
+    """The oracle PT end state's pieces (``symbolic.transfer.pt_end_state_pieces``), one ufunc
+    each; ``numerics.transfer.pt_end_state`` assembles them."""
+    from symbolic.transfer import pt_end_state_pieces
+
+    out = ""
+    for name, (args, expr) in pt_end_state_pieces().items():
+        names = {sym: f"a{i}" for i, sym in enumerate(args)}
+        out += _ufunc(f"state_{name}", ", ".join(names.values()), expr,
+                      f"PT end state piece {name}({', '.join(map(str, args))}).", names=names)
+    return out
 
 
 def source() -> str:
@@ -60,7 +68,8 @@ def source() -> str:
                      special=f"if u == 0.0:\n    return float({l0})\n")
             + _ufunc("elasticity", "beta_PT, c_PT, r, gamma_FT", sr.c_ft_elasticity_stable(),
                      "eps = d log c_FT / d log|beta_PT| (beta_PT = |beta_PT|).",
-                     pre=hyp + "t = beta_PT / h\n"))
+                     pre=hyp + "t = beta_PT / h\n")
+            + _state_source())
 
 
 def kernels():

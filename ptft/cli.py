@@ -52,16 +52,17 @@ class _Parser(argparse.ArgumentParser):
 def parse_alphas(text: str) -> list[float]:
     """'0.1,0.2,0.3' or 'start:stop:num' (inclusive linspace)."""
     text = text.strip()
+    form = f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'"
+    parts = text.split(":")
+    if ":" in text and len(parts) != 3:
+        raise InputError(form)
     try:
         if ":" in text:
-            parts = text.split(":")
-            if len(parts) != 3:
-                raise ValueError
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
         else:
             values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"--alpha '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
+    except ValueError:                      # float()/int() of the user's text
+        raise InputError(form) from None
     if ":" in text:
         if num < 1:
             raise InputError(f"--alpha {text}: num must be >= 1")
@@ -160,28 +161,28 @@ def add_output_options(p):
 
 
 def add_task_options(p):
+    """The task options, built from the parameter registry (symbolic/registry.py)."""
+    from symbolic.registry import PARAMS, add_options
+
     g = p.add_argument_group("task (sparse teachers; see docs/theory.md, Model)")
-    g.add_argument("--rho-pt", type=float, default=0.1, help="rho_PT (default 0.1)")
-    g.add_argument("--rho-ft", type=float, help="rho_FT (default 0.1)")
-    g.add_argument("--omega", type=float, help="overlap omega = rho_FT^shared / rho_FT (default 1)")
+    add_options(g, [n for n, q in PARAMS.items() if q.group == "task" and q.cli])
     g.add_argument("--rho-shared", type=float, help="rho_FT^shared (with --rho-new, instead of --rho-ft/--omega)")
     g.add_argument("--rho-new", type=float, help="rho_FT^new")
-    g.add_argument("--a-pt", type=float, default=1.0, help="PT teacher amplitude a_PT (default 1)")
-    g.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
-    g.add_argument("--noise", type=float, default=0.0, help="label-noise std sigma_noise (default 0)")
 
 
 def add_init_options(p):
+    """The initialisation options, built from the parameter registry."""
+    from symbolic.registry import PARAMS, add_options
+
     g = p.add_argument_group("initialisation (see docs/theory.md, Conventions)")
-    g.add_argument("--c-pt", type=float, default=1e-3, help="c_PT > 0 (default 1e-3)")
-    g.add_argument("--lambda-pt", type=float, default=0.0,
-                   help="lambda_PT in absolute units, |lambda_PT| <= c_PT (default 0)")
+    add_options(g, [n for n, q in PARAMS.items() if q.group == "init" and q.cli])
     g.add_argument("--lambda-relative", action="store_true",
                    help="read --lambda-pt as lambda_PT / c_PT in [-1, 1]")
-    g.add_argument("--gamma-ft", type=float, default=0.0, help="gamma_FT >= 0 (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from symbolic.registry import add_options
+
     parser = _Parser(prog="ptft", description="Replica theory of pretraining -> fine-tuning in diagonal linear networks.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
@@ -189,22 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_options(p)
     add_init_options(p)
     p.add_argument("--alpha", default="0.01:0.5:50", help="'a,b,c' or 'start:stop:num' (default 0.01:0.5:50)")
-    p.add_argument("--reg", type=float, default=0.0,
-                   help="explicit penalty strength of the authors' penalised form (default 0 = interpolation)")
+    add_options(p, ["reg"])
     p.add_argument("--rtol", type=float, default=None,
                    help="target relative error of gen_error (default 1e-8); a point whose error estimate "
                         "gen_error_err misses it after refinement is flagged converged=False")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     add_output_options(p)
     p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
+    from symbolic.penalties import names as penalty_names
+
     p.add_argument("--penalty", default="hypent",
-                   help="SymPy expression in b (and optionally c), or hypent|ridge|l1 (default hypent)")
-    p.add_argument("--rho", type=float, default=0.1, help="fraction of nonzero teacher coordinates")
-    p.add_argument("--c", type=float, default=1.0, help="value of the scale c in the penalty (default 1)")
+                   help=f"SymPy expression in b (and optionally c), or {'|'.join(penalty_names())} (default hypent)")
     p.add_argument("--alpha", default="0.01:0.5:50")
-    p.add_argument("--teacher", choices=("gaussian", "fixed"), default="gaussian")
-    p.add_argument("--noise", type=float, default=0.0)
-    p.add_argument("--reg", type=float, default=0.0)
+    add_options(p, ["rho", "c", "teacher", "noise", "reg"])
     p.add_argument("--rtol", type=float, default=None,
                    help="target relative error of gen_error (default 1e-8); a point whose error estimate "
                         "gen_error_err misses it after refinement is flagged converged=False")
@@ -266,24 +264,27 @@ def _figure_handler(figures: dict[str, str]):
 def task_from_args(args):
     """The ``Task`` described by the options of ``add_task_options``."""
     from replica import Task
+    from symbolic.registry import PARAMS
 
-    kw = dict(a_pt=args.a_pt, teacher=args.teacher, noise=args.noise)
+    kw = {n: getattr(args, n) for n, q in PARAMS.items() if q.group == "task" and n not in ("rho_ft", "omega")}
     if (args.rho_shared is None) != (args.rho_new is None):
         raise InputError("give both --rho-shared and --rho-new, or neither")
     if args.rho_shared is not None:
         if args.rho_ft is not None or args.omega is not None:
             raise InputError("give --rho-shared/--rho-new or --rho-ft/--omega, not both")
-        return Task.from_shared_new(args.rho_pt, args.rho_shared, args.rho_new, **kw)
-    rho_ft = 0.1 if args.rho_ft is None else args.rho_ft
-    omega = 1.0 if args.omega is None else args.omega
-    return Task(rho_pt=args.rho_pt, rho_ft=rho_ft, omega=omega, **kw)
+        return Task.from_shared_new(kw.pop("rho_pt"), args.rho_shared, args.rho_new, **kw)
+    for n in ("rho_ft", "omega"):           # None when not given (see add_options)
+        kw[n] = PARAMS[n].default if getattr(args, n) is None else getattr(args, n)
+    return Task(**kw)
 
 
 def init_from_args(args):
     """The ``Init`` described by the options of ``add_init_options``."""
     from replica import Init
+    from symbolic.registry import PARAMS
 
-    return Init(c_pt=args.c_pt, lambda_pt=args.lambda_pt, gamma_ft=args.gamma_ft, relative=args.lambda_relative)
+    return Init(relative=args.lambda_relative,
+                **{n: getattr(args, n) for n, q in PARAMS.items() if q.group == "init" and q.cli})
 
 
 def check_out(out: str | None, default: str | None = None) -> str:
@@ -378,9 +379,7 @@ def _cmd_single(args) -> int:
     from replica import solve_single
     from replica.params import check_range
 
-    if not (math.isfinite(args.rho) and 0.0 < args.rho <= 1.0):
-        raise InputError(f"--rho must lie in (0, 1], got {args.rho:g}")
-    result = solve_single(args.penalty, args.rho, parse_alphas(args.alpha), teacher=args.teacher,
+    result = solve_single(args.penalty, check_range("rho", args.rho), parse_alphas(args.alpha), teacher=args.teacher,
                           noise=check_range("noise", args.noise), c=check_range("c", args.c),
                           reg=check_range("reg", args.reg), rtol=args.rtol)
     return finish_result(result, args)

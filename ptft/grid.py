@@ -11,15 +11,16 @@ Each key is one parameter of a replica point and takes a value, a list, or a ran
 The grid is the Cartesian product. Points that differ only in ``alpha`` form a *group*,
 solved in one call so the solver's continuation in alpha applies; groups are numbered in
 C order over the axes (canonical key order, alpha last), rows within a group follow the
-alpha list. Every per-value rule (c_pt > 0, rho in [0, 1], ...) is checked here with an
-error naming the key; combinations (omega*rho_ft > rho_pt, |lambda_pt| > c_pt) are
+alpha list. Every per-value rule (c_pt > 0, rho in [0, 1], ...) comes from the registry and is
+checked here with an error naming the key; combinations (omega*rho_ft > rho_pt, |lambda_pt| > c_pt) are
 decided per point by :class:`Task` / :class:`Init` and recorded as infeasible rows, unless
 no point of the grid is feasible, which is an error.
 
 Sizes are bounded so a typo cannot exhaust memory: the file at most :data:`MAX_FILE_BYTES`,
 each axis at most :data:`MAX_AXIS` values, the whole grid at most :data:`MAX_POINTS` rows,
 at most :data:`MAX_COMBOS` distinct tasks and as many distinct initialisations;
-numeric values must also lie inside ``replica.params.LIMITS``.
+each value is checked against its entry in :mod:`symbolic.registry` (rule and
+float64-safe range), the one list of parameters.
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ try:
     import tomllib
 except ModuleNotFoundError:       # Python 3.10
     import tomli as tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from replica.params import LIMITS, TEACHERS, Init, ParameterError, Task, check_range
+from replica.params import Init, ParameterError, Task
+from symbolic.registry import PARAMS, Options
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)
@@ -49,41 +51,11 @@ class GridError(ParameterError):
     """Malformed GRID.toml (one line, names the key)."""
 
 
-def _positive(v):
-    return v > 0
-
-
-def _nonneg(v):
-    return v >= 0
-
-
-def _unit(v):
-    return 0 <= v <= 1
-
-
-def _unit_open0(v):
-    return 0 < v <= 1
-
-
-def _any(v):
-    return True
-
-
-# canonical order (alpha last: it is the continuation axis); value rule and its wording
-KEYS = {
-    "c_pt": (_positive, "> 0", 1e-3),
-    "lambda_pt": (_any, "finite", 0.0),
-    "lambda_pt_rel": (lambda v: -1 <= v <= 1, "in [-1, 1]", None),
-    "gamma_ft": (_nonneg, ">= 0", 0.0),
-    "rho_pt": (_unit, "in [0, 1]", 0.1),
-    "rho_ft": (_unit_open0, "in (0, 1]", 0.1),
-    "omega": (_unit, "in [0, 1]", 1.0),
-    "a_pt": (_any, "finite", 1.0),
-    "teacher": (lambda v: v in TEACHERS, "one of " + "|".join(TEACHERS), "gaussian"),
-    "noise": (_nonneg, ">= 0", 0.0),
-    "reg": (_nonneg, ">= 0", 0.0),
-    "alpha": (_positive, "> 0", None),
-}
+def grid_keys() -> tuple:
+    """The GRID.toml keys in canonical order (alpha last: it is the continuation axis), read
+    from the registry."""
+    keys = [name for name, p in PARAMS.items() if p.grid and name != "alpha"]
+    return (*keys, "alpha")
 
 
 @dataclass(frozen=True)
@@ -165,10 +137,11 @@ def grid_from_dict(data: dict) -> Grid:
     """Validate a mapping of the GRID.toml form (values, lists, {lin|log = [a, b, n]})."""
     if not isinstance(data, dict):
         raise GridError("a grid is a mapping of parameter names to values")
+    keys = grid_keys()
     for key in data:
-        if key not in KEYS:
-            near = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(KEYS)})"
+        if key not in keys:
+            near = difflib.get_close_matches(key, keys, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else f" (known: {', '.join(keys)})"
             raise GridError(f"unknown key '{key}'{hint}")
     if "lambda_pt" in data and "lambda_pt_rel" in data:
         raise GridError("lambda_pt_rel: give lambda_pt (absolute) or lambda_pt_rel (lambda_pt / c_pt), not both")
@@ -176,10 +149,10 @@ def grid_from_dict(data: dict) -> Grid:
         raise GridError("alpha: missing (every grid needs alpha values)")
     lam = "lambda_pt_rel" if "lambda_pt_rel" in data else "lambda_pt"
     axes = []
-    for key, (_, _, default) in KEYS.items():
+    for key in keys:
         if key in ("lambda_pt", "lambda_pt_rel") and key != lam:
             continue
-        raw = data.get(key, default)
+        raw = data.get(key, PARAMS[key].default)
         axes.append((key, _axis(key, raw)))
     grid = Grid(tuple(axes))
     if grid.n_points > MAX_POINTS:
@@ -248,30 +221,28 @@ def _number(key: str, v) -> float:
 
 
 def _value(key: str, v):
-    rule, wording, _ = KEYS[key]
-    if key == "teacher":
+    if isinstance(PARAMS[key].constraint, Options):
         if not isinstance(v, str):
-            raise GridError(f"teacher: expected a string, got {v!r}")
+            raise GridError(f"{key}: expected a string, got {v!r}")
     else:
         v = _number(key, v)
-    if not rule(v):
-        raise GridError(f"{key}: value {v!r} is not {wording}")
-    if key in LIMITS and v != 0:
-        try:
-            check_range(key, v)
-        except ParameterError as err:
-            raise GridError(f"{key}: {err}") from None
-    return v
+    rule = PARAMS[key].constraint
+    if not rule.holds(v):
+        raise GridError(f"{key}: value {v!r} is not {rule.describe()}")
+    try:
+        return PARAMS[key].check(v)
+    except ParameterError as err:
+        raise GridError(f"{key}: {err}") from None
 
 
 # -- feasibility --------------------------------------------------------------------------
 def make_task_init(grid: Grid, params: dict) -> tuple[Task, Init]:
     """Task and Init of one group (raises ParameterError if infeasible)."""
-    p = params
-    lam = p.get("lambda_pt_rel", p.get("lambda_pt"))
-    init = Init(c_pt=p["c_pt"], lambda_pt=lam, gamma_ft=p["gamma_ft"], relative=grid.lambda_relative)
-    task = Task(rho_pt=p["rho_pt"], rho_ft=p["rho_ft"], omega=p["omega"], a_pt=p["a_pt"],
-                teacher=p["teacher"], noise=p["noise"])
+    p = dict(params)
+    if grid.lambda_relative:
+        p["lambda_pt"] = p.pop("lambda_pt_rel")
+    init = Init(relative=grid.lambda_relative, **{f.name: p[f.name] for f in fields(Init) if f.name in p})
+    task = Task(**{f.name: p[f.name] for f in fields(Task) if f.name in p})
     return task, init
 
 

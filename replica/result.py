@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from symbolic.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class SolveResult:
 
         frame = self.to_frame()
         if y not in frame:
-            raise ValueError(f"unknown column {y!r}; choose from {', '.join(frame.columns)}")
+            raise InputError(f"unknown column {y!r}; choose from {', '.join(frame.columns)}")
         ax = plt.subplots()[1] if ax is None else ax
         ax.plot(frame["alpha"], frame[y], **kwargs)
         bad = ~frame["converged"].astype(bool)

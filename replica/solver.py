@@ -27,7 +27,7 @@ from numerics import codegen
 
 from .classes import GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Classes, ptft_classes, single_classes  # noqa: F401
 from .classes import _append_teacher, _pack  # noqa: F401 (re-exported for callers of replica.solver)
-from .params import Init, ParameterError, Task, _finite, check_alphas
+from .params import Init, ParameterError, Task, _finite, check_alphas, check_range
 from .result import SolveResult, flag_nonfinite, parameter_columns  # noqa: F401
 
 # below this sigma the fixed point is declared exact recovery (sigma^2 stays a normal float)

@@ -12,6 +12,7 @@ from .network import beta_expr, conserved_quantities, flow_matrix, predictor_met
 from .penalty import hyperbolic_entropy
 from .potential import hyperbolic_entropy_expr
 from .symbols import b
+from .errors import InputError
 
 _FORMATS = ("text", "latex")
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "^": r"\^{}", "&": r"\&", "%": r"\%",
@@ -53,7 +54,7 @@ def _text(s: str, fmt: str) -> str:
 def derivation(fmt: str = "text") -> str:
     """The whole derivation; fmt: 'text' (pretty ASCII) or 'latex' (a LaTeX fragment)."""
     if fmt not in _FORMATS:
-        raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
+        raise InputError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
     cq = conserved_quantities()
     syms = cq.invariant_symbols()
     q = hyperbolic_entropy_expr()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
 import sympy as sp
 
 from .network import THETA, beta_expr, conserved_quantities, vm, vp, wm, wp
@@ -234,24 +233,7 @@ def orbit_checks() -> dict[str, bool]:
     }
 
 
-# -- numerics (lambdified from the derived expressions) ------------------------------------
-def pt_scales(c_pt_v, lambda_pt_v, normalized: bool):
-    """(c, s_+ = c + lambda, s_- = c - lambda) as float arrays; for normalised input
-    s_+ = c (1 + lt) is one factor, exact at lt = -1."""
-    c_arr = np.asarray(c_pt_v, dtype=float)
-    lam = np.asarray(lambda_pt_v, dtype=float)
-    if np.any(~(c_arr > 0)):
-        raise ValueError("c_PT must be > 0")
-    if normalized:
-        if np.any(~(np.abs(lam) <= 1 + 1e-12)):
-            raise ValueError("normalised lambda_PT/c_PT must lie in [-1, 1]")
-        lt = np.clip(lam, -1.0, 1.0)
-        return c_arr, c_arr * (1.0 + lt), c_arr * (1.0 - lt)
-    if np.any(~(np.abs(lam) <= c_arr * (1 + 1e-12))):
-        raise ValueError("|lambda_PT| <= c_PT is required (lambda_PT in absolute units)")
-    return c_arr, np.maximum(c_arr + lam, 0.0), np.maximum(c_arr - lam, 0.0)
-
-
+# -- the pieces the numerics print ----------------------------------------------------------
 @lru_cache(maxsize=None)
 def small_component_products() -> tuple[sp.Expr, sp.Expr]:
     """w+ w- and v+ v- on the ansatz, reduced with C_B^2 = 1 + S_B^2 and P^2 - Q^2 = lambda.
@@ -278,9 +260,12 @@ def small_component_products() -> tuple[sp.Expr, sp.Expr]:
 
 
 @lru_cache(maxsize=None)
-def _state_functions():
-    """Lambdified pieces: (P, Q) of (s_+, s_-); (C_B, S_B) of x = beta/c; the large paths
-    (sums of nonnegative terms, using |S_B|) and the products that give the small paths."""
+def pt_end_state_pieces() -> dict[str, tuple[tuple, sp.Expr]]:
+    """The oracle PT end state as printable pieces, name -> (arguments, expression):
+    (P, Q) of (s_+, s_-); (C_B, S_B) of x = beta/c; the large paths (sums of nonnegative terms,
+    using |S_B|); the differences that give the small paths; and the products that give them
+    without cancellation (``small_component_products``). ``numerics.transfer.pt_end_state``
+    assembles them (stable for |beta|/c up to ~1e150 and lambda -> +-c)."""
     sol = pt_end_state_solution()
     pq = [sp.simplify(on_pt_domain(sol[v])) for v in (P, Q)]
     if any(e.free_symbols - {s_plus, s_minus} for e in pq):
@@ -290,46 +275,15 @@ def _state_functions():
         raise AssertionError("C_B, S_B depend on more than beta/c")
     ans = _hyperbolic_ansatz()
     sb_abs = sp.Symbol("S_abs", nonnegative=True)
-    big = [ans[t].subs(SB, sb_abs) for t in (wp, vp)]       # paths that are sums for beta >= 0
-    small = [ans[t].subs(SB, sb_abs) for t in (wm, vm)]     # differences for beta >= 0
+    paths = (P, Q, CB, sb_abs)
     prod_w, prod_v = small_component_products()
-    f_pq = sp.lambdify((s_plus, s_minus), pq, "numpy")
-    f_hyp = sp.lambdify(xr, hyp, "numpy")
-    f_big = sp.lambdify((P, Q, CB, sb_abs), big + small, "numpy")
-    f_prod = sp.lambdify((P, Q, SB, lambda_pt), [prod_w, prod_v], "numpy")
-    return f_pq, f_hyp, f_big, f_prod
-
-
-def pt_end_state_numeric(beta, c_pt_v, lambda_pt_v, *, normalized: bool = False):
-    """Oracle PT end state (w+, v+, w-, v-) as float arrays, broadcast over the inputs.
-
-    beta : beta_PT,d; c_pt_v : c_PT > 0; lambda_pt_v : lambda_PT in absolute units
-    (|lambda_PT| <= c_PT), or lambda_PT/c_PT in [-1, 1] when ``normalized``.
-    One formula for all signs of lambda. Stable for |beta|/c up to 1e150 (x^2 overflows
-    beyond ~1e154; tests/test_symbolic.py::test_pt_end_state_numeric_is_stable) and lambda -> +-c:
-    the square roots are of (c +- lambda)/2 and (1 + sqrt(1 + x^2))/2, S_B = x/(2 C_B); the
-    larger path of each layer is a sum of nonnegative terms and the smaller one, where its two
-    terms nearly cancel, is (derived product)/(larger path), see ``small_component_products``.
-    """
-    c_arr, sp_arr, sm_arr = pt_scales(c_pt_v, lambda_pt_v, normalized)
-    lam_arr = (sp_arr - sm_arr) / 2 if normalized else np.asarray(lambda_pt_v, dtype=float)
-    beta_arr = np.asarray(beta, dtype=float)
-    beta_arr, c_arr, sp_arr, sm_arr, lam_arr = np.broadcast_arrays(beta_arr, c_arr, sp_arr, sm_arr, lam_arr)
-    f_pq, f_hyp, f_big, f_prod = _state_functions()
-    p_v, q_v = (np.broadcast_to(np.asarray(a, dtype=float), beta_arr.shape) for a in f_pq(sp_arr, sm_arr))
-    cb_v, sb_v = (np.broadcast_to(np.asarray(a, dtype=float), beta_arr.shape) for a in f_hyp(beta_arr / c_arr))
-    w_big, v_big, w_diff, v_diff = f_big(p_v, q_v, cb_v, np.abs(sb_v))
-    prod_w, prod_v = f_prod(p_v, q_v, sb_v, lam_arr)
-    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
-        # the difference is exact enough unless its two terms are within a factor 3 of each
-        # other; then use product / large path (a zero large path means the small one is 0 too)
-        w_small = np.where(np.abs(w_diff) >= 0.5 * w_big, w_diff,
-                           np.where(w_big > 0, prod_w / w_big, 0.0))
-        v_small = np.where(np.abs(v_diff) >= 0.5 * v_big, v_diff,
-                           np.where(v_big > 0, prod_v / v_big, 0.0))
-    pos = beta_arr >= 0
-    return (np.where(pos, w_big, w_small), np.where(pos, v_big, v_small),
-            np.where(pos, w_small, w_big), np.where(pos, v_small, v_big))
+    return {
+        "p": ((s_plus, s_minus), pq[0]), "q": ((s_plus, s_minus), pq[1]),
+        "cb": ((xr,), hyp[0]), "sb": ((xr,), hyp[1]),
+        "w_big": (paths, ans[wp].subs(SB, sb_abs)), "v_big": (paths, ans[vp].subs(SB, sb_abs)),
+        "w_diff": (paths, ans[wm].subs(SB, sb_abs)), "v_diff": (paths, ans[vm].subs(SB, sb_abs)),
+        "w_prod": ((P, SB, lambda_pt), prod_w), "v_prod": ((Q, SB, lambda_pt), prod_v),
+    }
 
 
 @lru_cache(maxsize=None)

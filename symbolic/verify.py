@@ -30,7 +30,8 @@ from . import transfer
 from .explanations import explain
 from .network import (THETA, beta_expr, conserved_quantities, flow_matrix, g, lam_m_sym, lam_p_sym,
                       predictor_metric, time_derivative, e_sym)
-from .penalty import Penalty, hyperbolic_entropy, l1, ridge
+from . import penalties
+from .penalty import Penalty
 from .potential import hyperbolic_entropy_expr, mirror_potential
 from .symbols import b, beta_pt, c, c_pt, gamma_ft, lambda_pt, tau, x, z
 
@@ -140,7 +141,7 @@ def _potential_checks() -> list[CheckResult]:
     ]
     k = sp.Symbol("k", positive=True)
     lam = sp.Symbol("lam", positive=True)
-    hyp = hyperbolic_entropy()
+    hyp = penalties.make("hypent")
     authors_prox = x - z + (lam / 2) * sp.asinh(2 * x / sp.sqrt(k))
     out.append(_symbolic("authors_convention", [
         (sp.asinh(2 * x / sp.sqrt(k)) - sp.asinh(x / c)).subs(k, 4 * c**2),
@@ -425,9 +426,9 @@ def run_checks(seed: int = 0) -> list[CheckResult]:
         ]:
             res = _guard(name, method, lambda fn=fn: fn())  # noqa: B023
             out.extend(res if isinstance(res, list) else [res])
-        for maker in (ridge, l1, hyperbolic_entropy):
-            res = _guard(f"penalty[{maker.__name__}]", "mpmath-50",
-                         lambda maker=maker: _penalty_checks(maker(), rng))
+        for name in penalties.names():
+            res = _guard(f"penalty[{name}]", "mpmath-50",
+                         lambda name=name: _penalty_checks(penalties.make(name), rng))
             out.extend(res if isinstance(res, list) else [res])
     for name, method, fn in [("regimes", "symbolic", _regime_checks),
                              ("deep_linear", "symbolic", _deep_linear_checks)]:

@@ -17,7 +17,8 @@ from symbolic.network import (conserved_quantities, e_sym, flow_matrix, lam_m_sy
 from symbolic.report import derivation
 from symbolic.symbols import beta_pt, c, c_pt, gamma_ft, lambda_pt
 from numerics.transfer import c_ft_numeric
-from symbolic.transfer import c_ft_expression, pt_end_state_numeric
+from numerics.transfer import pt_end_state as pt_end_state_numeric
+from symbolic.transfer import c_ft_expression
 from symbolic.verify import CheckResult, main_verify, run_checks
 
 EXPECTED_CHECKS = {

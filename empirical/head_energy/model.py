@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from symbolic.errors import InputError
 
 
 # most gradient steps one probing or fine-tuning run may take (about a minute of CPU time at
@@ -38,7 +39,7 @@ def require_positive_ints(obj, names) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,19 @@ class HeadEnergySetup:
     def __post_init__(self):
         require_positive_ints(self, ("dim", "n_samples", "features", "classes"))
         if self.classes < 2 or self.features > self.dim:
-            raise ValueError("need classes >= 2 and features <= dim")
+            raise InputError("need classes >= 2 and features <= dim")
         if not 0.0 <= self.overlap <= 1.0:
-            raise ValueError(f"overlap must lie in [0, 1], got {self.overlap}")
+            raise InputError(f"overlap must lie in [0, 1], got {self.overlap}")
         for name, low in (("head_scale", 0.0), ("lr", 1e-300), ("ft_time", 0.0)):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= low):
-                raise ValueError(f"{name} must be finite and >= {low:g}, got {value}")
+                raise InputError(f"{name} must be finite and >= {low:g}, got {value}")
         if self.ft_time / self.lr > MAX_STEPS:          # fine-tuning takes at least ft_time/lr steps
-            raise ValueError(f"ft_time / lr = {self.ft_time / self.lr:.3g} steps exceeds the budget of "
+            raise InputError(f"ft_time / lr = {self.ft_time / self.lr:.3g} steps exceeds the budget of "
                              f"{MAX_STEPS:.0e} steps; use a shorter ft_time or a larger lr")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or not 0 <= self.seed < 2**32:
-            raise ValueError(f"seed must be an integer in [0, 2^32), got {self.seed!r}")
+            raise InputError(f"seed must be an integer in [0, 2^32), got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def smoothed_targets(labels: np.ndarray, classes: int, smoothing: float = 0.0) -> np.ndarray:
     """(1 - s) e_y + s / C (label smoothing s in [0, 1))."""
     if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}")
+        raise InputError(f"smoothing must lie in [0, 1), got {smoothing}")
     return (1.0 - smoothing) * np.eye(classes)[labels] + smoothing / classes
 
 

@@ -37,6 +37,7 @@ from empirical.cifar import ImageSet, protocol_split, sample_ft
 from empirical.head_energy.model import cross_entropy, feature_metrics, initial_energy, require_positive_ints
 from empirical.resnet import ResNet, reset_readout
 from empirical.resnet_train import SGDConfig, _normalise, evaluate, pretrained, train
+from symbolic.errors import InputError
 
 METRICS = ("euclid", "cosine", "dot", "norm")
 
@@ -62,15 +63,15 @@ class HeadEnergyResNetSetup:
 
     def __post_init__(self):
         if self.bn not in ("frozen", "train"):
-            raise ValueError(f"bn must be 'frozen' or 'train', got {self.bn!r}")
+            raise InputError(f"bn must be 'frozen' or 'train', got {self.bn!r}")
         require_positive_ints(self, ("n_ft", "hp_batch", "ft_batch", "ft_epochs"))
         for name, low in (("gamma_ft", 0.0), ("hp_momentum", 0.0), ("ft_momentum", 0.0)):
             value = getattr(self, name)
             if not (math.isfinite(value) and low <= value) or (name != "gamma_ft" and value >= 1):
-                raise ValueError(f"{name} must be finite and >= 0 (momentum < 1), got {value}")
+                raise InputError(f"{name} must be finite and >= 0 (momentum < 1), got {value}")
         for name in ("hp_lr", "ft_lr"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)}")
+                raise InputError(f"{name} must be finite and > 0, got {getattr(self, name)}")
 
     def ft_sgd(self) -> SGDConfig:
         # loss_threshold 0: an epoch-mean loss is never < 0, so FT runs exactly ft_epochs epochs
@@ -94,7 +95,7 @@ def probe_head(fc: nn.Linear, features: torch.Tensor, labels: torch.Tensor, epoc
     """HP: ``epochs`` epochs of mini-batch SGD (momentum) on a copy of the head only, on frozen features,
     cross-entropy with label smoothing ``smoothing`` (targets (1 - s) e_y + s / C)."""
     if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"smoothing must lie in [0, 1), got {smoothing}")
+        raise InputError(f"smoothing must lie in [0, 1), got {smoothing}")
     head = copy.deepcopy(fc).cpu().float()
     opt = torch.optim.SGD(head.parameters(), lr=setup.hp_lr, momentum=setup.hp_momentum)
     gen = torch.Generator().manual_seed(seed)

@@ -41,22 +41,24 @@ def parse_variances(text: str | None, by_group: str | None):
 
     if text and by_group:
         raise InputError("give --variances or --group-variances, not both")
-    try:
+    what = "--variances 'f1:s1,f2:s2'" if text else "--group-variances 'group=s,...'"
+    form = InputError(f"cannot parse {what}: got '{text or by_group}'")
+    try:                                          # float() of the user's text
         if text:
             pairs = [tuple(float(v) for v in item.split(":")) for item in text.split(",") if item.strip()]
-            if not pairs or any(len(p) != 2 for p in pairs):
-                raise ValueError
-            return InputVariances.mixture(pairs)
-        if by_group:
+        elif by_group:
             items = [item.split("=") for item in by_group.split(",") if item.strip()]
             if not items or any(len(i) != 2 for i in items):
-                raise ValueError
-            return InputVariances.by_group({k.strip(): float(v) for k, v in items})
+                raise form
+            groups = {k.strip(): float(v) for k, v in items}
     except ValueError as err:
-        if err.__class__ is not ValueError:       # ParameterError: keep its message
-            raise
-        what = "--variances 'f1:s1,f2:s2'" if text else "--group-variances 'group=s,...'"
-        raise InputError(f"cannot parse {what}: got '{text or by_group}'") from None
+        raise (err if isinstance(err, InputError) else form) from None
+    if text:
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise form
+        return InputVariances.mixture(pairs)
+    if by_group:
+        return InputVariances.by_group(groups)
     return None
 
 
@@ -70,22 +72,17 @@ def _simulated(task, init, alphas, alpha_pt, var, dim, seeds, progress):
     """Per-alpha mean and SE of the simulated gen_error (test MSE), aligned with ``alphas``."""
     import pandas as pd
 
-    from ptft.cli import InputError
+    if var is not None:
+        from empirical.anisotropic_sim import simulate_anisotropic, summarize_runs
 
-    try:
-        if var is not None:
-            from empirical.anisotropic_sim import simulate_anisotropic, summarize_runs
+        table = summarize_runs(simulate_anisotropic(task, init, var, alphas, dim=dim, seeds=range(seeds),
+                                                    alpha_pt=alpha_pt))
+        table = table.rename(columns={"gen_se": "se"})
+    else:
+        from empirical.simulate import SimConfig, Setting, simulate, summarize
 
-            table = summarize_runs(simulate_anisotropic(task, init, var, alphas, dim=dim, seeds=range(seeds),
-                                                        alpha_pt=alpha_pt))
-            table = table.rename(columns={"gen_se": "se"})
-        else:
-            from empirical.simulate import SimConfig, Setting, simulate, summarize
-
-            cfg = SimConfig(dim=dim, seeds=tuple(range(seeds)), alpha_pt=alpha_pt, device="cpu")
-            table = summarize(simulate([Setting(task, init, "ext")], alphas, cfg, progress=progress), theory=False)
-    except ValueError as err:                 # e.g. groups infeasible after rounding at this D
-        raise InputError(str(err)) from None
+        cfg = SimConfig(dim=dim, seeds=tuple(range(seeds)), alpha_pt=alpha_pt, device="cpu")
+        table = summarize(simulate([Setting(task, init, "ext")], alphas, cfg, progress=progress), theory=False)
     cols = [c for c in ("alpha", "gen_error", "se", "n_runs", "param_error", "param_se") if c in table]
     return pd.DataFrame({"alpha": alphas}).merge(table[cols], on="alpha", how="left")
 

@@ -47,12 +47,9 @@ def setup_from_args(args):
         if getattr(args, option) > 10**6:
             raise InputError(f"--{option.replace('_', '-')} must be <= 1000000, got {getattr(args, option)}")
     check_memory("--dim x --n-samples", 8.0 * args.dim * max(args.n_samples, args.features))
-    try:
-        return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
-                               classes=args.classes, overlap=args.overlap, head_scale=args.head_scale,
-                               lr=args.lr, ft_time=args.ft_time, seed=args.seed)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
+                           classes=args.classes, overlap=args.overlap, head_scale=args.head_scale,
+                           lr=args.lr, ft_time=args.ft_time, seed=args.seed)
 
 
 def _cmd(args) -> int:

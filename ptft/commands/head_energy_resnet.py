@@ -51,7 +51,7 @@ def experiment_from_args(args):
         changes = {k: v for k, v in (("n_ft", args.n_ft), ("ft_epochs", args.ft_epochs), ("ft_lr", args.ft_lr),
                                       ("hp_lr", args.hp_lr), ("bn", args.bn)) if v is not None}
         setup = replace(setup, **changes)
-    except (ResNetConfigError, ValueError) as err:
+    except ResNetConfigError as err:
         raise InputError(str(err)) from None
     check_n_ft([setup.n_ft], dataset, protocol, list(range(args.seeds)))
     return dataset, protocol, setup

@@ -74,14 +74,9 @@ def pair_from_args(args):
                                 ("--decay", args.decay, 1e3), ("--ridge", args.ridge, 1e12)):
         if not (math.isfinite(value) and abs(value) <= high):
             raise InputError(f"{option} must be a finite number with |value| <= {high:g}, got {value}")
-    try:
-        lam = make_spectrum(args.spectrum, args.dim, args.decay)
-        return make_pair(lam, args.distance, args.placement, fraction=args.fraction, noise=args.noise,
-                         seed=args.seed)
-    except ValueError as err:
-        if isinstance(err, InputError):
-            raise
-        raise InputError(str(err)) from None
+    lam = make_spectrum(args.spectrum, args.dim, args.decay)
+    return make_pair(lam, args.distance, args.placement, fraction=args.fraction, noise=args.noise,
+                     seed=args.seed)
 
 
 def register(subparsers) -> dict:

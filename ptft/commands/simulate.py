@@ -49,20 +49,14 @@ def _cmd_simulate(args) -> int:
             check_out(path)
     task, init = task_from_args(args), init_from_args(args)
     setting = Setting(task, init, "cli")
-    try:
-        gd = GDConfig(method=args.method, max_seconds=args.max_seconds) if args.method != "flow" else None
-        cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
-                        method=args.method, device=args.device, alpha_pt=args.alpha_pt, gd=gd)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    gd = GDConfig(method=args.method, max_seconds=args.max_seconds) if args.method != "flow" else None
+    cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
+                    method=args.method, device=args.device, alpha_pt=args.alpha_pt, gd=gd)
     alphas = parse_alphas(args.alpha)
     largest = max(alphas + [args.alpha_pt or 0.0])
     check_samples([largest], args.dim)
     check_memory("one run at this --dim and largest alpha (N x D design)", 8.0 * largest * args.dim ** 2)
-    try:
-        runs = simulate([setting], alphas, cfg, progress=not args.quiet)
-    except ValueError as err:          # e.g. group sizes infeasible after rounding at this D
-        raise InputError(str(err)) from None
+    runs = simulate([setting], alphas, cfg, progress=not args.quiet)
     table = summarize(runs)
     if args.runs:
         write_atomic(runs.to_csv(index=False), args.runs)

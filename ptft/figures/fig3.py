@@ -50,6 +50,8 @@ PANELS = (
 LEVER_VALUES = {"c_pt": C_VALUES, "gamma_ft": GAMMA_VALUES, "lambda_pt": LAMBDA_VALUES}
 LEVER_LABEL = {"c_pt": "$c_{\\mathrm{PT}}$", "gamma_ft": "$\\gamma_{\\mathrm{FT}}$",
                "lambda_pt": "$\\lambda_{\\mathrm{PT}}/c_{\\mathrm{PT}}$"}
+
+
 TASK_LABEL = {"omega": "$\\omega$", "rho_ft": "$\\rho_{\\mathrm{FT}}$"}
 
 
@@ -181,10 +183,7 @@ def make(args) -> int:
         raise InputError(f"--out must end in .png, got {out}")
     if args.seeds is not None and args.seeds < 2:
         raise InputError("--seeds must be >= 2 (the error bars need a standard error)")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    device = resolve_device(args.device)
     dim_arg = getattr(args, "dim", None)
     if dim_arg is not None and dim_arg < 200:
         raise InputError(f"--dim must be >= 200 for fig3 (rho_FT = 0.01 needs support), got {dim_arg}")
