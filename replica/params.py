@@ -23,7 +23,7 @@ def check_range(name: str, value: float) -> float:
 
 def _finite(name: str, value: float) -> float:
     """``value`` as a finite float (for quantities not in the registry)."""
-    from .registry import Interval
+    from symbolic.registry import Interval
 
     return Interval().check(name, value)
 
