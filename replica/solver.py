@@ -301,7 +301,6 @@ def _progress(order, progress):
 # Every entry point (solve_single, solve_imperfect_pt, solve_anisotropic) is a thin wrapper of
 # solve(); a new estimator plugs in as one more branch of build_problem (its classes, its
 # kernels, its parameter columns), not as a new loop.
-BUILTIN_PENALTIES = ("hypent", "ridge", "l1")
 
 
 @dataclass(frozen=True)
@@ -374,7 +373,7 @@ def build_problem(task, init=None, *, pretraining=None, inputs=None, accuracy=No
         if init is not None or pretraining is not None or inputs is not None:
             raise ParameterError("a SingleTask takes no init, pretraining or inputs")
         name = task.penalty
-        kern = codegen.builtin(name) if name in BUILTIN_PENALTIES else codegen.from_expression(name)
+        kern = codegen.penalty_kernels(name)      # a registry name or SymPy text, one lookup
         classes = single_classes(task.rho, task.teacher, task.c, even=bool(kern.IS_EVEN))
         info = {"penalty": name, "rho": task.rho, "teacher": task.teacher, "noise": task.noise, "c": task.c,
                 "reg": float(reg)}
