@@ -176,6 +176,23 @@ def test_optimum_beats_an_independent_random_search():
     assert res.best.value <= min(vals) * (1 + 1e-3)
 
 
+def test_warm_started_objective_matches_cold_solves():
+    """The search's objective (Newton warm-started from the nearest solved candidate, classes
+    rebuilt from the two c_FT scales) gives the value of a fresh cold ``solve`` at every point."""
+    from replica.optimize import Bounds, _Objective, evaluate, init_of
+
+    task = Task(rho_pt=0.2, rho_ft=0.05, omega=0.5)
+    rng = np.random.default_rng(3)
+    box = np.array(Bounds().box())
+    pts = box[:, 0] + rng.random((25, 3)) * (box[:, 1] - box[:, 0])
+    f = _Objective(task, [0.1, 0.3])
+    for p in pts:
+        fast, cold = f(p), evaluate(task, init_of(p), [0.1, 0.3])
+        assert fast.ok == cold.ok
+        assert fast.value == pytest.approx(cold.value, rel=3e-8, abs=1e-13)
+    assert f.n_solves == 2 * len(pts)
+
+
 def test_optimize_never_returns_an_unconverged_point(monkeypatch):
     """Make every c_PT < 1e-2 look excellent but unconverged: the optimum must avoid them."""
     from replica import optimize as opt
