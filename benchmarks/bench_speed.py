@@ -157,10 +157,21 @@ def _cli(code: Path) -> list[str]:
     return [sys.executable, "-m", mod]
 
 
+def _child_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+LAST_CPU = [0.0]      # CPU seconds (user + sys) of the last command and its children
+
+
 def _run(cmd, env, cwd) -> tuple[float, str]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _child_cpu()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    LAST_CPU[0] = _child_cpu() - c0
     if proc.returncode not in (0, 3):
         raise RuntimeError(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     return wall, proc.stdout
@@ -192,13 +203,13 @@ def measure(code: Path, cache: Path, rows, quick) -> dict:
             grid.write_text(QUICK_GRID if quick else GRID)
             wall, _ = _run(_cli(code) + ["table", str(grid), "--out", str(tmp / "t.parquet"), "--quiet",
                                          "--workers", "2"], env, str(code))
-            out["table"], out["table_points"] = wall, (1000 if quick else 100_000)
+            out["table"], out["table_points"], out["table_cpu"] = wall, (1000 if quick else 100_000), LAST_CPU[0]
         if "optimize" in rows:
             wall, text = _run(_cli(code) + OPTIMIZE_ARGS + ["--format", "csv"], env, str(code))
-            out["optimize"], out["optimize_output"] = wall, text
+            out["optimize"], out["optimize_output"], out["optimize_cpu"] = wall, text, LAST_CPU[0]
         if "fig2" in rows:
             wall, _ = _run(_cli(code) + ["figure", "fig2", "--quick", "--out", str(tmp / "fig2.png")], env, str(code))
-            out["fig2"] = wall
+            out["fig2"], out["fig2_cpu"] = wall, LAST_CPU[0]
         if "aniso" in rows:
             out.update(_child(code, cache, "aniso", quick))
         if "train" in rows:
@@ -245,6 +256,10 @@ def report(before, after, base, rows) -> str:
         ratio = f"{b / a:.2f}x" if a and b else "-"
         sp = f"{base['seconds_per_point_median'] / a:.0f}x" if base and a and row in ("warm", "cold") else "-"
         lines.append(f"| {LABELS[row]} | {_fmt(row, b)} | {_fmt(row, a)} | {ratio} | {_fmt(row, TARGETS[row])} | {sp} |")
+        if f"{row}_cpu" in after:        # process rows: the CPU time too (wall time is not the cost on a shared machine)
+            bc, ac = before.get(f"{row}_cpu"), after[f"{row}_cpu"]
+            lines.append(f"| ... same, CPU s (user + sys, all processes) | {_fmt(row, bc)} | {_fmt(row, ac)} | "
+                         f"{bc / ac:.2f}x | | |" if bc and ac else f"| ... same, CPU s | - | {_fmt(row, ac)} | - | | |")
     if "optimize" in rows:
         lines += ["", f"optimum before: {optimum(before.get('optimize_output', ''))}",
                   f"optimum after:  {optimum(after.get('optimize_output', ''))}"]
