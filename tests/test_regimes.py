@@ -288,6 +288,14 @@ def test_fig2_writes_png_and_csv(tmp_path, capsys):
     assert frame.l_order.between(1, 2).all() and set(frame.regime) == {"I", "II", "III", "IV"}
 
 
+def test_fig2_csv_writer_matches_pandas():
+    """fig2 writes its CSV without pandas: byte for byte what DataFrame.to_csv writes."""
+    from ptft.figures.regimes import _csv_text, _fig2_columns, fig2_frame
+    from replica.regimes import Thresholds
+
+    assert _csv_text(_fig2_columns(7, 1.0, Thresholds())) == fig2_frame(7).to_csv(index=False, float_format="%.10g")
+
+
 def test_fig5_simulation_points_track_the_replica():
     """--seeds path: exact GF end points (small D, smoke + sanity: min-norm III is 1 - alpha)."""
     from ptft.figures.regimes import simulate_fig5
