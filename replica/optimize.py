@@ -10,6 +10,13 @@ phase, so a gradient method from one start is unreliable. A log-spaced grid find
 bounded Nelder-Mead (derivative-free, tolerant of kinks) polishes the best few grid points.
 A point whose saddle point did not converge scores +inf, so it can never be returned; the
 winner is re-solved and must converge, else the next candidate is used.
+
+Why it is fast: the FT problem sees the initialisation only through c_FT on PT-used and unused
+coordinates, so every candidate is the same set of coordinate classes with two new scales
+(computed for the whole grid in one vectorised call). Each candidate's saddle point starts
+Newton from the solved candidate nearest in (log c_used, log c_unused) (a few Newton steps instead
+of a cold bracketed solve), with the same error certificate as :func:`replica.solve`; the
+winner is confirmed by a fresh cold :func:`replica.solve`.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from numerics.transfer import c_ft
 from .params import Init, ParameterError, Task, check_alphas
 from .regimes import CANONICAL, regime_of
 from .solver import solve
+from . import solver as _solver
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,108 @@ def boundary_limit(task: Task, best: Evaluation, alphas, bounds: "Bounds") -> Bo
     return BoundaryLimit(walls, beyond, name, value)
 
 
+class _Objective:
+    """Mean E_gen over ``alphas`` as a function of x, warm-started from the nearest solved
+    candidate in (log c_used, log c_unused); see the module docstring."""
+
+    def __init__(self, task: Task, alphas, acc=None):
+        from numerics import codegen
+        from numerics.expressions import kernels
+
+        self.task, self.alphas = task, tuple(float(a) for a in alphas)
+        self.noise2 = float(task.noise) ** 2
+        self.acc = acc or _solver.Accuracy()
+        self.kern = codegen.builtin("hypent")
+        self.c_ft = kernels().c_ft
+        base = _solver.ptft_classes(task, Init(c_pt=1.0, lambda_pt=0.0, gamma_ft=1.0, relative=True))
+        self.base = base
+        self.used = np.array([base.group_names[g] in ("shared", "pt_only") for g in base.group])
+        self.theta = np.empty((0, 2))                # log c pairs of solved candidates
+        self.starts: list[list] = []                  # their (ls, lt) per alpha (None: not usable)
+        self.cache: dict[tuple, Evaluation] = {}
+        self.by_pair: dict[tuple, Evaluation] = {}   # (c_used, c_unused) -> its evaluation
+        self.n_solves = 0
+
+    def c_pairs(self, xs) -> np.ndarray:
+        """(c_used, c_unused) of every row of ``xs`` (n, 3), in one vectorised call."""
+        xs = np.atleast_2d(np.asarray(xs, float))
+        c_pt, lam_rel, gamma = 10.0 ** xs[:, 0], np.clip(xs[:, 1], -1.0, 1.0), 10.0 ** xs[:, 2]
+        r = np.maximum(c_pt + lam_rel * c_pt, 0.0) / c_pt
+        with np.errstate(all="ignore"):
+            used = np.asarray(self.c_ft(np.full_like(c_pt, abs(self.task.a_pt)), c_pt, r, gamma), float)
+            unused = np.asarray(self.c_ft(np.zeros_like(c_pt), c_pt, r, gamma), float)
+        return np.stack([used, unused], axis=-1)
+
+    def __call__(self, x, pair=None) -> Evaluation:
+        key = tuple(np.round(np.asarray(x, float), 12))
+        ev = self.cache.get(key)
+        if ev is None:
+            pair = self.c_pairs(x)[0] if pair is None else pair
+            ev = self.cache[key] = self._evaluate(init_of(x), pair)
+        return ev
+
+    def value(self, x) -> float:
+        return self(x).value
+
+    def _evaluate(self, init: Init, pair) -> Evaluation:
+        if not (np.all(np.isfinite(pair)) and np.all(pair > 0.0)):      # c_FT = 0: the network cannot move
+            return Evaluation(init, math.inf, False, math.nan)
+        same = self.by_pair.get((float(pair[0]), float(pair[1])))
+        if same is not None:      # another x with the same two scales (e.g. along a wall): same FT problem
+            return Evaluation(init, same.value, same.ok, same.residual)
+        ev = self._solve(init, pair)
+        self.by_pair[(float(pair[0]), float(pair[1]))] = ev
+        return ev
+
+    def _solve(self, init: Init, pair) -> Evaluation:
+        from dataclasses import replace
+
+        classes = replace(self.base, c=np.where(self.used, pair[0], pair[1]))
+        theta = np.log(pair)
+        near = self._nearest(theta)
+        values, resid, starts, ok = [], 0.0, [], True
+        for j, alpha in enumerate(self.alphas):
+            if alpha >= 1.0:       # closed form, independent of the initialisation
+                res = _solver.solve_classes(classes, [alpha], noise=self.task.noise, accuracy=self.acc)
+                good = bool(res.converged[0] and np.isfinite(res.gen_error[0]))
+                values.append(float(res.gen_error[0])), starts.append(None)
+                ok &= good
+                continue
+            start = near[j] if near is not None else None
+            e, r, good, st = self._point(classes, alpha, start)
+            values.append(e), starts.append(st)
+            resid = max(resid, r)
+            ok &= good
+        self._remember(theta, starts)
+        value = float(np.mean(values)) if ok else math.inf
+        return Evaluation(init, value, ok, resid)
+
+    def _remember(self, theta, starts) -> None:
+        n = len(self.starts)
+        if n == self.theta.shape[0]:                  # grow by doubling: no O(n) copy per candidate
+            self.theta = np.concatenate([self.theta, np.full((max(n, 64), 2), np.inf)])
+        self.theta[n] = theta
+        self.starts.append(starts)
+
+    def _nearest(self, theta):
+        if not self.starts:
+            return None
+        d = np.abs(self.theta[:len(self.starts)] - theta).max(axis=1)
+        return self.starts[int(np.argmin(d))]
+
+    def _point(self, classes, alpha, start):
+        """(gen_error, residual, converged, warm start for neighbours) at one alpha, with the
+        convergence rules of :func:`replica.solve`."""
+        self.n_solves += 1
+        pt, est, met, _ = _solver._certified_point(self.kern, classes, alpha, self.noise2, 0.0, self.acc, start)
+        res = max(abs(pt.f1), abs(pt.f2))
+        if pt.status == 1 or (pt.status == 0 and abs(pt.e_err) <= _solver._RECOVERY_E):   # exact recovery
+            return 0.0, 0.0, True, None
+        good = bool(pt.status == 0 and res <= max(self.acc.tol * 100, 1e-10) and met and math.isfinite(pt.e_err)
+                    and -700.0 < 2.0 * pt.ls < 700.0 and -700.0 < pt.lt < 700.0)
+        return float(pt.e_err), res, good, ((pt.ls, pt.lt) if good else None)
+
+
 def _grid(box, shape) -> np.ndarray:
     axes = [np.linspace(lo, hi, n) if hi > lo else np.array([lo]) for (lo, hi), n in zip(box, shape)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
@@ -234,30 +344,26 @@ def optimize_init(task: Task, alphas, *, bounds: Bounds = Bounds(), grid=(9, 9, 
     if len(grid) != 3 or any(int(n) < 1 for n in grid):
         raise ParameterError(f"grid must be three positive sizes, got {grid}")
     box = bounds.box()
-    cache: dict[tuple, Evaluation] = {}
-
-    def f(x) -> float:
-        key = tuple(np.round(np.asarray(x, float), 12))
-        if key not in cache:
-            cache[key] = evaluate(task, init_of(x), alphas)
-        return cache[key].value
-
+    f = _Objective(task, alphas)
     points = _grid(box, [int(n) for n in grid])
-    values = np.array([f(p) for p in _progress(points, progress)])
+    pairs = f.c_pairs(points)
+    values = np.array([f(p, pair).value for p, pair in zip(_progress(points, progress), pairs)])
     if not np.isfinite(values).any():
         raise ParameterError("no initialisation in the search box gave a converged prediction")
-    grid_best = cache[tuple(np.round(points[int(np.argmin(values))], 12))]
+    grid_best = f.cache[tuple(np.round(points[int(np.argmin(values))], 12))]
     # the paper's canonical settings also seed a refinement: regime IV's basin (lambda_PT/c_PT just
     # above -1, gamma_FT ~ 0) is narrower than a grid cell and was missed from grid points alone
     canon_x = [_clip_to_box(x_of(v), box) for v in CANONICAL.values()]
     for start in _distinct_starts(points, values, n_starts, box) + canon_x:
-        so.minimize(f, start, method="Nelder-Mead", bounds=box,
+        so.minimize(f.value, start, method="Nelder-Mead", bounds=box,
                     options={"xatol": 1e-3, "fatol": 1e-10, "maxfev": 300, "initial_simplex": _simplex(start, box)})
+    cache = f.cache
     best = _confirmed_best(task, cache, alphas)
     canonical = {k: evaluate(task, v, alphas) for k, v in CANONICAL.items()}
     regime = regime_of(task, best.init).regime
     return OptimumResult(best, alphas, canonical, grid_best, len(cache), regime, task,
                          {"grid": tuple(int(n) for n in grid), "n_starts": n_starts, "bounds": box,
+                          "n_solves": f.n_solves,
                           "at_bounds": at_bounds(best.init, bounds),
                           "boundary": boundary_limit(task, best, alphas, bounds)})
 

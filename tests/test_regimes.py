@@ -176,6 +176,23 @@ def test_optimum_beats_an_independent_random_search():
     assert res.best.value <= min(vals) * (1 + 1e-3)
 
 
+def test_warm_started_objective_matches_cold_solves():
+    """The search's objective (Newton warm-started from the nearest solved candidate, classes
+    rebuilt from the two c_FT scales) gives the value of a fresh cold ``solve`` at every point."""
+    from replica.optimize import Bounds, _Objective, evaluate, init_of
+
+    task = Task(rho_pt=0.2, rho_ft=0.05, omega=0.5)
+    rng = np.random.default_rng(3)
+    box = np.array(Bounds().box())
+    pts = box[:, 0] + rng.random((25, 3)) * (box[:, 1] - box[:, 0])
+    f = _Objective(task, [0.1, 0.3])
+    for p in pts:
+        fast, cold = f(p), evaluate(task, init_of(p), [0.1, 0.3])
+        assert fast.ok == cold.ok
+        assert fast.value == pytest.approx(cold.value, rel=3e-8, abs=1e-13)
+    assert f.n_solves == 2 * len(pts)
+
+
 def test_optimize_never_returns_an_unconverged_point(monkeypatch):
     """Make every c_PT < 1e-2 look excellent but unconverged: the optimum must avoid them."""
     from replica import optimize as opt
@@ -269,6 +286,14 @@ def test_fig2_writes_png_and_csv(tmp_path, capsys):
     frame = pd.read_csv(tmp_path / "f2.csv")
     assert set(frame.panel) == {"A", "B", "C", "D"} and len(frame) == 4 * 60 * 60
     assert frame.l_order.between(1, 2).all() and set(frame.regime) == {"I", "II", "III", "IV"}
+
+
+def test_fig2_csv_writer_matches_pandas():
+    """fig2 writes its CSV without pandas: byte for byte what DataFrame.to_csv writes."""
+    from ptft.figures.regimes import _csv_text, _fig2_columns, fig2_frame
+    from replica.regimes import Thresholds
+
+    assert _csv_text(_fig2_columns(7, 1.0, Thresholds())) == fig2_frame(7).to_csv(index=False, float_format="%.10g")
 
 
 def test_fig5_simulation_points_track_the_replica():

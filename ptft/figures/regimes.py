@@ -42,11 +42,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, png: str, csv_text: str) -> tuple[str, str]:
-    """PNG and CSV next to each other, each written atomically (temporary file + rename)."""
+def _save(fig, png: str, csv_text: str, tight: bool = True) -> tuple[str, str]:
+    """PNG and CSV next to each other, each written atomically (temporary file + rename);
+    ``tight``: crop to the drawn extent (costs a second full draw of the figure)."""
     from ptft.cli import save_png_atomic, write_atomic
 
-    save_png_atomic(fig, png, bbox_inches="tight")       # legend and title sit above the axes
+    save_png_atomic(fig, png, **({"bbox_inches": "tight"} if tight else {}))
     csv = os.path.splitext(png)[0] + ".csv"
     write_atomic(csv_text, csv)
     return png, csv
@@ -129,25 +130,43 @@ def _draw_plane(axs, plane: Plane, ax_vals: dict, thr: Thresholds) -> None:
     for ax in axs:
         ax.set_xscale("log" if plane.x in LOG_AXES else "linear")
         ax.set_yscale("log" if plane.y in LOG_AXES else "linear")
+        ax.minorticks_off()          # log-axis minor ticks were most of the drawing time
         ax.set_xlabel(AXIS_LABELS[plane.x])
         ax.set_ylabel(AXIS_LABELS[plane.y])
     axs[0].text(0.02, 0.02, fixed, transform=axs[0].transAxes, fontsize=8, color="black",
                 bbox=dict(facecolor="white", alpha=0.75, lw=0))
 
 
+FIG2_COLUMNS = ("panel", "x_name", "x", "y_name", "y", "b", "c_ft", "l_order", "pd", "pd_norm", "regime")
+
+
+def _fig2_columns(n: int, b: float, thr: Thresholds, computed=None) -> dict:
+    """The CSV columns of fig2 (``computed``: the planes' axes, if already evaluated)."""
+    computed = computed or [plane_axes(plane, n, b) for plane in PLANES]
+    cols = {name: [] for name in FIG2_COLUMNS}
+    for plane, v in zip(PLANES, computed):
+        size = v["x"].size
+        for name, value in (("panel", plane.label), ("x_name", plane.x), ("y_name", plane.y), ("b", b)):
+            cols[name].append(np.full(size, value))
+        for name in ("x", "y", "c_ft", "l_order", "pd", "pd_norm"):
+            cols[name].append(np.asarray(v[name], float).ravel())
+        cols["regime"].append(classify(v["l_order"], v["pd_norm"], thr).ravel())
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
 def fig2_frame(n: int, b: float = 1.0, thr: Thresholds = Thresholds()):
     """Long table of every grid point of every plane (the CSV of fig2)."""
     import pandas as pd
 
-    parts = []
-    for plane in PLANES:
-        v = plane_axes(plane, n, b)
-        parts.append(pd.DataFrame({"panel": plane.label, "x_name": plane.x, "x": v["x"].ravel(),
-                                   "y_name": plane.y, "y": v["y"].ravel(), "b": b, "c_ft": v["c_ft"].ravel(),
-                                   "l_order": v["l_order"].ravel(), "pd": v["pd"].ravel(),
-                                   "pd_norm": v["pd_norm"].ravel(),
-                                   "regime": classify(v["l_order"], v["pd_norm"], thr).ravel()}))
-    return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(_fig2_columns(n, b, thr))
+
+
+def _csv_text(cols: dict) -> str:
+    """CSV of ``cols`` as ``DataFrame.to_csv(index=False, float_format="%.10g")`` writes it,
+    without importing pandas (its import and per-cell formatting were most of fig2's time)."""
+    fmt = ",".join("%.10g" if v.dtype.kind == "f" else "%s" for v in cols.values())
+    rows = zip(*(v.tolist() for v in cols.values()))
+    return ",".join(cols) + "\n" + "\n".join([fmt % r for r in rows]) + "\n"
 
 
 def make_fig2(args) -> int:
@@ -159,15 +178,17 @@ def make_fig2(args) -> int:
     png = check_out(args.out, "fig2.png")
     plt = _pyplot()
     n, thr, b = (60 if args.quick else 240), Thresholds(), 1.0
-    fig, axs = plt.subplots(len(PLANES), 3, figsize=(14, 4.0 * len(PLANES)))
-    for row, plane in zip(axs, PLANES):
-        _draw_plane(row, plane, plane_axes(plane, n, b), thr)
+    # a fixed layout: tight_layout and a tight bounding box each cost a full extra draw
+    fig, axs = plt.subplots(len(PLANES), 3, figsize=(14, 4.0 * len(PLANES) + 0.8))
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.04, top=0.93, wspace=0.38, hspace=0.32)
+    computed = [plane_axes(plane, n, b) for plane in PLANES]
+    for row, plane, ax_vals in zip(axs, PLANES, computed):
+        _draw_plane(row, plane, ax_vals, thr)
     handles = [Patch(color=REGIME_COLORS[k], label=f"{k}: {REGIME_NAMES[k]}") for k in REGIME_COLORS]
-    fig.legend(handles=handles, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 1.01), frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=4, bbox_to_anchor=(0.5, 0.965), frameon=False)
     fig.suptitle(fr"Fine-tuning regimes at $|\beta_{{\mathrm{{FT}}}}| = {b:g}$ (solid: $\ell = {thr.l_rich:g}$, "
-                 fr"dashed: PD$/(1-\ell) = {thr.dependence:g}$)", y=1.03)
-    fig.tight_layout()
-    png, csv = _save(fig, png, fig2_frame(n, b, thr).to_csv(index=False, float_format="%.10g"))
+                 fr"dashed: PD$/(1-\ell) = {thr.dependence:g}$)", y=0.99)
+    png, csv = _save(fig, png, _csv_text(_fig2_columns(n, b, thr, computed)), tight=False)
     plt.close(fig)
     print(f"wrote {png} and {csv}")
     return 0
