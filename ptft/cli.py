@@ -73,6 +73,11 @@ def parse_alphas(text: str) -> list[float]:
         values = [start + (stop - start) * k / (num - 1) for k in range(num)] if num > 1 else [start]
     if len(values) > MAX_ALPHAS:
         raise InputError(f"--alpha: at most {MAX_ALPHAS} points per command, got {len(values)}")
+    if len(set(values)) != len(values):
+        from collections import Counter
+
+        dup = next(v for v, n in Counter(values).items() if n > 1)
+        raise InputError(f"--alpha lists {dup:g} more than once; give each alpha once")
     for v in values:
         if math.isnan(v):
             raise InputError("--alpha contains NaN")
@@ -139,19 +144,25 @@ def check_memory(what: str, n_bytes: float) -> None:
                          f"{MEMORY_BUDGET >> 30} GiB budget; use smaller sizes")
 
 
-def finish_frame(frame, args, required=None) -> int:
+def finish_frame(frame, args, required=None, empty_reason: str | None = None) -> int:
     """Write ``frame`` (``--format``/``--out``); exit 3 with one warning line when a column
     of ``required`` (default: every numeric column) holds NaN or inf -- an empty or infinite
-    prediction is a failure, never a success."""
+    prediction is a failure, never a success. Empty (NaN) cells of the other columns are
+    allowed (printed blank) and named in one note line with ``empty_reason``."""
     import numpy as np
 
     write_atomic(render_frame(frame, args.format), args.out)
-    cols = list(required) if required is not None else list(frame.select_dtypes("number").columns)
+    numeric = list(frame.select_dtypes("number").columns)
+    cols = list(required) if required is not None else numeric
     bad = [c for c in cols if c in frame and not np.isfinite(frame[c].to_numpy(float)).all()]
     if bad:
         print(f"ptft: warning: non-finite values (NaN/inf) in {', '.join(bad)}: the computation failed "
               "for some rows", file=sys.stderr)
         return EXIT_NOCONV
+    empty = [c for c in numeric if c not in cols and np.isnan(frame[c].to_numpy(float)).any()]
+    if empty:
+        print(f"ptft: note: empty cells in {', '.join(empty)}: {empty_reason or 'no value is defined there'}",
+              file=sys.stderr)
     return 0
 
 
@@ -256,6 +267,9 @@ def _figure_handler(figures: dict[str, str]):
             check_int("--seeds", args.seeds, 1, 10_000)
         if args.dim is not None:
             check_int("--dim", args.dim, 1, 100_000)
+        for option, value in (("--data", args.data), ("--out", args.out)):
+            if value is not None and not value.strip():     # '' would silently mean the default
+                raise InputError(f"{option} is empty; give a path (or leave the option out)")
         module_name, func_name = figures[args.name].split(":")
         return getattr(importlib.import_module(module_name), func_name)(args)
     return handler

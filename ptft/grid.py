@@ -42,9 +42,9 @@ from symbolic.registry import PARAMS, Options
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)
-MAX_POINTS = 10**9             # rows of the whole table (~200 GB of parquet)
-MAX_COMBOS = 10**6             # distinct tasks (rho_pt, rho_ft, omega) and initialisations
-                               # (c_pt, lambda, gamma_ft, a_pt): each is checked one by one
+MAX_POINTS = 10**7             # rows of the whole table (~3 CPU-hours at 1 ms a point; split bigger sweeps)
+MAX_COMBOS = 10**5             # distinct tasks (rho_pt, rho_ft, omega) and initialisations
+                               # (c_pt, lambda, gamma_ft, a_pt): each is checked one by one (~3 s)
 
 
 class GridError(ParameterError):
@@ -113,9 +113,19 @@ class Grid:
 # -- parsing -------------------------------------------------------------------------
 def load_grid(path) -> Grid:
     """Read and validate GRID.toml; a :class:`GridError` (one line) on any problem."""
+    import os
+    import stat
+
     try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):          # a FIFO or a device would block or never end
+            raise GridError(f"{path}: not a regular file (a FIFO, socket or device), give a GRID.toml file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise GridError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB, not a GRID.toml")
         with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)          # bounded: /dev/zero or a huge file
+            raw = fh.read(MAX_FILE_BYTES + 1)          # bounded even if the file grows meanwhile
     except FileNotFoundError:
         raise GridError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -155,6 +165,13 @@ def grid_from_dict(data: dict) -> Grid:
         raw = data.get(key, PARAMS[key].default)
         axes.append((key, _axis(key, raw)))
     grid = Grid(tuple(axes))
+    _check_sizes(grid)
+    _check_feasible(grid)
+    return grid
+
+
+def _check_sizes(grid: Grid) -> None:
+    """Point and combination budgets, from the axis lengths alone (nothing expanded)."""
     if grid.n_points > MAX_POINTS:
         raise GridError(f"the grid has {grid.n_points:.3g} points; at most {MAX_POINTS:.0e} per table")
     v = grid.values
@@ -163,8 +180,6 @@ def grid_from_dict(data: dict) -> Grid:
         n = math.prod(len(v[k]) for k in keys)
         if n > MAX_COMBOS:
             raise GridError(f"{', '.join(keys)}: {n:.3g} distinct {what}; at most {MAX_COMBOS:.0e} per table")
-    _check_feasible(grid)
-    return grid
 
 
 def _axis(key: str, raw) -> tuple:
@@ -180,7 +195,9 @@ def _axis(key: str, raw) -> tuple:
         raise GridError(f"{key}: {len(values)} values; at most {MAX_AXIS} per axis")
     out = tuple(_value(key, v) for v in values)
     if len(set(out)) != len(out):
-        dup = next(v for v in out if out.count(v) > 1)
+        from collections import Counter
+
+        dup = next(v for v, n in Counter(out).items() if n > 1)     # linear: lists may be long
         raise GridError(f"{key}: duplicate value {dup!r} (each point must be unique)")
     return out
 

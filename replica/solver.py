@@ -399,7 +399,9 @@ def build_problem(task, init=None, *, pretraining=None, inputs=None, accuracy=No
         if init is not None or pretraining is not None or inputs is not None:
             raise ParameterError("a SingleTask takes no init, pretraining or inputs")
         name = task.penalty
-        kern = codegen.penalty_kernels(name)      # a registry name or SymPy text, one lookup
+        from symbolic.penalties import BUILTIN      # the one penalty registry
+
+        kern = codegen.builtin(name) if name in BUILTIN else _penalty_kernels(name)
         classes = single_classes(task.rho, task.teacher, task.c, even=bool(kern.IS_EVEN))
         info = {"penalty": name, "rho": task.rho, "teacher": task.teacher, "noise": task.noise, "c": task.c,
                 "reg": float(reg)}
@@ -418,6 +420,55 @@ def build_problem(task, init=None, *, pretraining=None, inputs=None, accuracy=No
 
         classes = split_classes(classes, inputs).classes
     return Problem(classes, "hypent", task.noise, parameter_columns(task, init, reg, **extra))
+
+
+def _penalty_kernels(text: str):
+    """Compiled kernels of a penalty given as text, with the refusals that must come before
+    any symbolic work: growth beyond float64 (a double exponential such as exp(exp(b**2))
+    or cosh(cosh(b)) overflows at |b| of a few units, and checking it in arbitrary precision
+    does not finish), and what the symbolic checks or the compiler cannot decide, as one
+    line (exit 2) rather than an internal error."""
+    from symbolic.parse import PenaltyError, parse_penalty
+    from symbolic.errors import PtftError
+
+    shown = " ".join(str(text).split())[:60]
+    _check_growth(parse_penalty(text), shown)
+    try:
+        return codegen.from_expression(text)
+    except PtftError:
+        raise
+    except NotImplementedError as err:       # SymPy cannot decide a sign (e.g. b**c)
+        raise PenaltyError(f"penalty '{shown}' cannot be analysed symbolically ({err}); "
+                           "give numbers instead of the scale c where it sets an exponent") from None
+    except Exception as err:                 # noqa: BLE001 - numba refusing the printed code
+        if type(err).__module__.startswith("numba"):
+            raise PenaltyError(f"penalty '{shown}' cannot be compiled to float64 code "
+                               f"({type(err).__name__}; e.g. an integer beyond 2**63: write it as a float)") from None
+        raise
+
+
+def _check_growth(expr, shown: str) -> None:
+    """Refuse an exponential of an exponential of b (exp, cosh, sinh, or a power with b in the
+    exponent): such a penalty leaves float64 range at |b| ~ 7 or below; and integers beyond
+    64 bits, which the compiled kernels cannot type."""
+    import sympy as sp
+
+    from symbolic.parse import PenaltyError
+    from symbolic.symbols import b
+
+    def exponential(node) -> bool:
+        if node.func in (sp.exp, sp.cosh, sp.sinh):
+            return b in node.free_symbols
+        return isinstance(node, sp.Pow) and b in node.exp.free_symbols
+
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Integer) and abs(int(node)) >= 2**63:      # numba types it as int64
+            raise PenaltyError(f"penalty '{shown}': the integer {float(node):.6e} is beyond 64-bit range; "
+                               "write it as a float (e.g. 1.8446744073709552e19 for 2**64)")
+        if exponential(node) and any(exponential(inner) for arg in node.args
+                                     for inner in sp.preorder_traversal(arg)):
+            raise PenaltyError(f"penalty '{shown}' grows like an exponential of an exponential of b "
+                               "(it leaves float64 range for |b| of a few units); not supported")
 
 
 def _imperfect(task, init, pretraining, accuracy):

@@ -261,3 +261,123 @@ def test_empty_theory_column_is_a_failure(monkeypatch, capsys):
     code, _, err = run(["simulate", "--alpha", "0.3", "--dim", "20", "--seeds", "2", "--quiet",
                         "--device", "cpu"], capsys)
     assert code == 3 and "theory" in err
+
+
+# -- every number at full precision, the same parameter columns everywhere --------------------
+SMALL = ["--c-pt", "1e-3", "--lambda-pt", "-0.00099999", "--gamma-ft", "1e-6", "--rho-ft", "0.01", "--omega", "1",
+         "--alpha", "0.5,0.7"]
+
+
+def _bits_equal(a, b) -> bool:
+    import math
+    import struct
+
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return struct.pack("<d", float(a)) == struct.pack("<d", float(b))
+
+
+def _api_frame():
+    from replica import Init, Task, solve
+
+    return solve(Task(rho_ft=0.01, omega=1.0), Init(c_pt=1e-3, lambda_pt=-0.00099999, gamma_ft=1e-6),
+                 [0.5, 0.7]).to_frame()
+
+
+def test_json_reads_back_bit_exact(capsys):
+    """gen_error ~ 1e-15 used to print as 0.000000000000002 (32 % off): every float in the
+    JSON must be the API's float64, bit for bit (read with the standard json module)."""
+    import json
+    import math
+
+    code, out, err = run(["solve", *SMALL, "--format", "json"], capsys)
+    assert code == 0, err
+    records, ref = json.loads(out), _api_frame()
+    assert ref.gen_error.max() < 1e-13          # the case that lost digits
+    for i, rec in enumerate(records):
+        for col in ref.columns:
+            want = ref[col].iloc[i]
+            if isinstance(want, str) or isinstance(want, (bool,)) or str(ref[col].dtype) in ("bool", "object"):
+                continue
+            got = math.nan if rec[col] is None else rec[col]
+            assert _bits_equal(got, float(want)), (col, got, want)
+
+
+def test_csv_reads_back_bit_exact(capsys):
+    import csv
+
+    code, out, err = run(["solve", *SMALL, "--format", "csv"], capsys)
+    assert code == 0, err
+    rows, ref = list(csv.DictReader(io.StringIO(out))), _api_frame()
+    numeric = [c for c in ref.columns if str(ref[c].dtype).startswith(("float", "int"))]
+    for i, row in enumerate(rows):
+        for col in numeric:
+            got = float(row[col]) if row[col] != "" else float("nan")
+            assert _bits_equal(got, float(ref[col].iloc[i])), (col, row[col], ref[col].iloc[i])
+
+
+@pytest.mark.parametrize("rtol", ["1e-6", "1e-8"])
+def test_text_table_rounds_below_the_rtol_and_says_so(rtol, capsys):
+    """The text table shows enough significant digits that rounding stays below rtol/10."""
+    code, out, err = run(["solve", "--alpha", "0.2,0.3", "--rtol", rtol], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "significant digits" in lines[-1] and "csv or json" in lines[-1]
+    header = lines[1].split()
+    shown = [float(ln.split()[header.index("gen_error")]) for ln in lines[2:4]]
+    from replica import Init, Task, solve
+
+    exact = solve(Task(), Init(), [0.2, 0.3], rtol=float(rtol)).gen_error
+    for s, e in zip(shown, exact):
+        assert abs(s - e) <= float(rtol) / 10 * abs(e)
+
+
+def test_api_never_calls_inf_converged():
+    """alpha = 1 with label noise: the min-norm interpolator's error has a pole; the Python
+    result says so itself (not only the command line)."""
+    import math
+
+    from replica import Init, Task, solve
+
+    res = solve(Task(noise=0.1), Init(), [0.5, 1.0, 2.0])
+    assert math.isinf(res.gen_error[1]) and not res.converged[1] and res.phase[1] == "divergent"
+    assert res.converged[[0, 2]].all()
+    assert res.gen_error[2] == pytest.approx(0.01 / (2.0 - 1.0), rel=1e-12)     # sigma^2 / (alpha - 1)
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", "--alpha", "0.2"],
+    ["solve-ext", "--alpha", "0.2", "--alpha-pt", "0.5"],
+    ["solve-ext", "--alpha", "0.2", "--variances", "0.5:1,0.5:2"],
+    ["regime"],
+    ["simulate", "--alpha", "0.3", "--dim", "20", "--seeds", "2", "--quiet", "--device", "cpu"],
+    ["optimize", "--alpha", "0.3", "--grid", "2,2,2", "--starts", "1"],
+])
+def test_every_command_carries_the_parameter_columns(argv, capsys):
+    """One row builder: both lambda conventions and every task parameter in every output."""
+    from replica.result import PARAMETER_COLUMNS
+
+    code, out, err = run(argv + ["--lambda-pt", "-0.5", "--lambda-relative"] * (argv[0] != "optimize")
+                         + ["--format", "csv"], capsys)
+    assert code in (0, 3), err
+    frame = pd.read_csv(io.StringIO(out))
+    expected = set(PARAMETER_COLUMNS)
+    assert expected <= set(frame.columns), expected - set(frame.columns)
+    if argv[0] != "optimize":
+        assert frame.lambda_pt_rel.iloc[0] == -0.5 and frame.lambda_pt.iloc[0] == pytest.approx(-0.5e-3, rel=1e-15)
+
+
+def test_optimize_json_carries_the_box_wall_report(capsys):
+    """What the text head says about the search-box walls is in the json rows too."""
+    import json
+
+    argv = ["optimize", "--alpha", "0.3", "--grid", "2,2,2", "--starts", "1", "--c-pt-bounds", "1e-3,1e-2"]
+    code, text, _ = run(argv, capsys)
+    code_j, out, _ = run(argv + ["--format", "json"], capsys)
+    optimum = next(r for r in json.loads(out) if r["setting"] == "optimum")
+    assert code == code_j
+    assert ("search-box wall" in text) == bool(optimum["box_walls"])
+    if optimum["box_walls"]:
+        assert optimum["beyond_walls_objective"] is not None
+        for wall in optimum["box_walls"].split(","):
+            assert wall in text

@@ -256,7 +256,7 @@ def test_grid_files_keep_the_contract(workdir):
             assert_contract(argv, code, stdout, stderr)
     for device in ("/dev/zero",):
         code, stdout, stderr = run_cli(["table", device, "--describe"])
-        assert code == 2 and "larger than" in stderr
+        assert code == 2 and "not a regular file" in stderr
     assert sorted(p.name for p in workdir.iterdir()) == []
 
 
@@ -303,3 +303,156 @@ def test_version_and_lazy_help():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+# -- the classes that once hung or crashed: each is a one-line exit 2 or a finished run ---------
+def _one_line_refusal(argv, needle: str, limit: float = 30.0):
+    import time
+
+    t0 = time.perf_counter()
+    code, stdout, stderr = run_cli(argv)
+    assert_contract(argv, code, stdout, stderr)
+    assert code == 2 and needle in stderr, (argv, code, stderr)
+    assert time.perf_counter() - t0 < limit, f"refusal of {argv} took {time.perf_counter() - t0:.1f} s"
+
+
+@pytest.mark.parametrize("penalty,needle", [
+    ("exp(exp(b**2))", "exponential of an exponential"), ("cosh(cosh(b))", "exponential of an exponential"),
+    ("2**(2**b)", "exponential of an exponential"), ("exp(sinh(b)**2)", "exponential of an exponential"),
+    ("2**64*b**2", "64-bit"), ("b**c", "cannot be analysed")])
+def test_penalties_that_hung_or_crashed_are_refused_up_front(penalty, needle, workdir):
+    _one_line_refusal(["single", "--penalty", penalty, "--alpha", "0.3"], needle)
+
+
+def test_penalty_refusals_hold_in_the_python_api():
+    from replica import solve_single
+    from symbolic.errors import InputError
+
+    for penalty in ("exp(exp(b**2))", "2**64*b**2", "b**c"):
+        with pytest.raises(InputError):
+            solve_single(penalty, 0.1, [0.3])
+
+
+def test_grid_sizes_and_files_are_bounded_before_any_work(workdir, tmp_path_factory):
+    base = tmp_path_factory.mktemp("grids")
+    many = base / "many.toml"          # 1e8 points: refused from the axis lengths alone
+    many.write_text("alpha = {lin = [0.01, 0.5, 100000]}\nc_pt = {log = [1e-4, 1, 1000]}\n")
+    combos = base / "combos.toml"      # 1e6 distinct tasks
+    combos.write_text("rho_pt = {lin = [0, 1, 100]}\nrho_ft = {lin = [0.01, 1, 100]}\n"
+                      "omega = {lin = [0, 1, 100]}\nalpha = [0.2]\n")
+    dup = base / "dup.toml"            # a duplicate at the end of a long list: found in linear time
+    values = ",".join(repr(0.01 + i * 1e-6) for i in range(40000))
+    dup.write_text(f"alpha = [{values}, 0.01]\n")
+    dupkey = base / "dupkey.toml"
+    dupkey.write_text("alpha = [0.2]\nnoise = 0.1\nalpha = [0.3]\n")
+    fifo = base / "fifo.toml"          # a FIFO with no writer would block a read forever
+    os.mkfifo(fifo)
+    cases = [(many, "1e+07"), (combos, "1e+05"), (dup, "duplicate value 0.01"), (dupkey, "invalid TOML"),
+             (fifo, "not a regular file")]
+    for path, needle in cases:
+        for extra in (["--describe"], ["--out", str(base / "t.csv"), "--workers", "1", "--quiet"]):
+            _one_line_refusal(["table", str(path)] + extra, needle)
+
+
+def test_describe_of_a_long_alpha_axis_probes_a_few_points(workdir, tmp_path):
+    import time
+
+    grid = tmp_path / "long.toml"
+    grid.write_text("alpha = {lin = [0.01, 0.5, 100000]}\nc_pt = [1e-3, 1e-2]\n")
+    t0 = time.perf_counter()
+    code, stdout, stderr = run_cli(["table", str(grid), "--describe"])
+    assert code == 0 and "points: 200000 = 2 groups x 100000 alpha" in stdout, stderr
+    assert time.perf_counter() - t0 < 45
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["optimize", "--alpha", "0.01:0.5:99999"], "at most 100 alphas"),
+    (["optimize", "--alpha", "0.1:0.5:100", "--grid", "40,40,40"], "replica points"),
+    (["simulate", "--alpha", "0.01:0.5:99999", "--dim", "20", "--seeds", "2"], "training runs"),
+    (["simulate", "--alpha", "0.01:0.5:1000", "--dim", "10000", "--seeds", "100"], "per command"),
+    (["simulate", "--alpha", "0.3,0.3", "--dim", "20", "--seeds", "2"], "more than once"),
+    (["figure", "fig4", "--quick", "--data", ""], "--data is empty"),
+    (["linear-teacher", "risk", "--n", "1e308"], "--n values"),
+    (["linear-teacher", "deep", "--scale", "1e-320"], "--scale"),
+    (["head-energy-resnet", "--workdir", "/proc/ptft-cannot-be-here"], "--workdir"),
+    (["head-energy-resnet", "--workdir", "/tmp/" + "x" * 300], "--workdir"),
+])
+def test_commands_that_hung_or_crashed_are_refused_up_front(argv, needle, workdir):
+    _one_line_refusal(argv, needle)
+
+
+def test_workdir_read_only_is_refused(workdir, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):           # root ignores the mode: nothing to test
+            pytest.skip("running as root: a read-only directory is writable")
+        _one_line_refusal(["head-energy-resnet", "--workdir", str(ro / "ckpt")], "--workdir")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_imperfect_pt_that_does_not_converge_is_exit_3_not_2(workdir):
+    argv = ["solve-ext", "--rho-pt", "0.1", "--rho-ft", "0.1", "--omega", "0", "--teacher", "fixed", "--c-pt",
+            "1e-6", "--lambda-pt", "-0.99e-6", "--alpha", "0.2", "--alpha-pt", "0.999999"]
+    code, stdout, stderr = run_cli(argv)
+    assert_contract(argv, code, stdout, stderr)
+    assert code == 3 and "PT replica" in stderr and "did not converge" in stderr
+
+
+def test_sample_complexity_never_reached_is_a_status_not_inf(workdir):
+    argv = ["linear-teacher", "sample-complexity", "--dim", "20", "--noise", "1", "--eps", "1e-4,0.2",
+            "--format", "csv"]
+    code, stdout, stderr = run_cli(argv)
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(stdout))
+    assert code == 0 and "inf" not in stdout.lower().replace("info", "")
+    never = frame[frame.eps == 1e-4].iloc[0]
+    assert "never reaches the target" in never.status and math.isnan(never.n_ft) and math.isnan(never.reduction)
+    assert "never reaches the target" in stderr      # and says what it means
+
+
+def test_one_seed_spread_is_empty_and_explained(workdir):
+    argv = ["linear-teacher", "risk", "--dim", "20", "--n", "5,30", "--monte-carlo", "1", "--format", "csv"]
+    code, stdout, stderr = run_cli(argv)
+    assert code == 0 and "nan" not in stdout.lower()
+    assert "no spread" in stderr
+
+
+# -- property-based fuzz over every option of every subcommand (read from the parsers) ----------
+import clifuzz  # noqa: E402
+
+CASE_LIMIT = 30            # seconds per case: a valid cheap case takes a few seconds
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzzgrid") / "GRID.toml"
+    path.write_text("alpha = [0.2, 0.4]\nc_pt = [1e-3, 1e-2]\n")
+    return str(path)
+
+
+def test_fuzz_covers_every_option_of_every_subcommand():
+    """The option list is read from the parsers (nested subcommands included), and every
+    leaf subcommand but the figure makers and verify has a cheap base to fuzz from."""
+    specs = clifuzz.subcommands()
+    flags = {(cmd, o.flag) for cmd, opts in specs.items() for o in opts}
+    assert (("solve",), "--rtol") in flags and (("linear-teacher", "risk"), "--monte-carlo") in flags
+    assert (("single",), "--penalty") in flags and len(flags) > 150
+    missing = set(specs) - clifuzz.EXCLUDED - set(clifuzz.BASES)
+    assert not missing, f"no cheap fuzz base for {sorted(missing)}"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_property_fuzz_of_every_option_keeps_the_contract(data, workdir, grid_file):
+    import tempfile
+
+    argv = data.draw(clifuzz.command_lines(clifuzz.subcommands(), grid_file))
+    with tempfile.TemporaryDirectory(dir=workdir) as fresh:
+        outcome = clifuzz.run_case(argv, CASE_LIMIT, fresh)
+    assert not clifuzz.violations(outcome), (clifuzz.violations(outcome), " ".join(argv)[:300],
+                                             outcome.stderr[-400:])

@@ -63,8 +63,24 @@ def _check_paths(out: str | None, workdir: str | None) -> None:
 
     if out:
         check_out(out)
-    if workdir and os.path.exists(workdir) and not os.path.isdir(workdir):
+    if workdir:
+        check_workdir(workdir)
+
+
+def check_workdir(workdir: str) -> None:
+    """The checkpoint directory exists (or can be made) and can be written: checked with a
+    real file, so a read-only place, a too-long name or a missing parent is one line now."""
+    import os
+    import tempfile
+
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise InputError(f"--workdir: {workdir} exists and is not a directory")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".ptft-probe-"):
+            pass
+    except OSError as err:
+        raise InputError(f"--workdir {workdir[:200]}: cannot write there ({err.strerror or err})") from None
 
 
 def _cmd(args) -> int:

@@ -18,6 +18,7 @@ from ptft.cli import (InputError, add_output_options, check_int, check_memory, c
 MAX_DIM = 100_000         # dimensions d of the linear-teacher problems
 MAX_STEPS = 10**6         # GD steps per training stage (ntk)
 MAX_DISTANCE = 1e6        # ||theta_S - theta_T|| / ||theta_T||
+MAX_N = 10**9             # sample sizes n of the risk curves (int64 arithmetic stays exact)
 
 FIGURES = {"linear-teacher": "ptft.figures.linear_teacher:make_figure"}
 
@@ -36,6 +37,8 @@ def parse_counts(text: str, name: str) -> list[int]:
         raise InputError(f"{name} '{text}' is not a list 'a,b,c' or a range 'start:stop:num'") from None
     if values.size == 0 or not np.isfinite(values).all() or (values < 1).any():
         raise InputError(f"{name} values must be finite numbers >= 1, got '{text}'")
+    if values.max() > MAX_N:
+        raise InputError(f"{name} values must be <= {MAX_N:.0e}, got {values.max():.3g}")
     return sorted({int(round(v)) for v in values})
 
 
@@ -155,10 +158,14 @@ def _cmd_risk(args) -> int:
     ns = parse_counts(args.n, "--n")
     if len(ns) > 100_000:
         raise InputError(f"--n: at most 100000 sample sizes, got {len(ns)}")
+    if max(ns) > MAX_N:
+        raise InputError(f"--n values must be <= {MAX_N:.0e} samples, got {max(ns):.3g}")
     if args.monte_carlo:
         check_memory("--monte-carlo with this --n and --dim", 8.0 * max(ns) * args.dim)
     frame = risk_frame(pair, ns, args.ridge, args.monte_carlo, progress=True)
-    return finish_frame(frame, args, required=["risk_ft", "risk_scratch", "risk_zero_shot"])
+    return finish_frame(frame, args, required=["risk_ft", "risk_scratch", "risk_zero_shot"],
+                        empty_reason="one Monte Carlo draw has no spread (a standard error needs "
+                                     "--monte-carlo >= 2)" if args.monte_carlo == 1 else None)
 
 
 def _cmd_sample_complexity(args) -> int:
@@ -205,8 +212,10 @@ def _cmd_deep(args) -> int:
     check_seed("--seed", args.seed)
     if not 1 <= args.n < args.dim:
         raise InputError(f"need 1 <= --n < --dim, got dim={args.dim}, n={args.n}")
-    if not (-1 < args.cosine < 1 and 0 < args.scale <= 1e6 and 0 < args.lr < 1):
-        raise InputError("need -1 < --cosine < 1, 0 < --scale <= 1e6 and 0 < --lr < 1")
+    if not (-1 < args.cosine < 1 and 1e-6 <= args.scale <= 1e6 and 0 < args.lr < 1):
+        # below 1e-6 the source norm underflows the dual Newton solve of the implicit bias
+        raise InputError("need -1 < --cosine < 1, 1e-6 <= --scale <= 1e6 and 0 < --lr < 1, got "
+                         f"cosine={args.cosine:g}, scale={args.scale:g}, lr={args.lr:g}")
     import torch
 
     from empirical.linear_teacher.simulate import deep_linear_table

@@ -2,6 +2,9 @@
 (the initialisation with the lowest predicted error), plus the fig2/fig5 makers."""
 from __future__ import annotations
 
+MAX_OBJECTIVE_ALPHAS = 100     # alphas averaged by the optimize objective
+MAX_SOLVES = 10**6             # replica points one optimize run may solve (~10 min at 0.5 ms)
+
 FIGURES = {"fig2": "ptft.figures.regimes:make_fig2", "fig5": "ptft.figures.regimes:make_fig5"}
 
 
@@ -113,6 +116,13 @@ def _cmd_optimize(args) -> int:
         raise InputError(f"--grid must be three integers 'n1,n2,n3', got '{args.grid}'")
     if grid[0] * grid[1] * grid[2] > 100_000:
         raise InputError(f"--grid {args.grid} has {grid[0] * grid[1] * grid[2]} points; at most 100000")
+    if len(alphas) > MAX_OBJECTIVE_ALPHAS:
+        raise InputError(f"--alpha: the objective is a mean over at most {MAX_OBJECTIVE_ALPHAS} alphas, "
+                         f"got {len(alphas)}")
+    solves = (grid[0] * grid[1] * grid[2] + 400 * args.starts) * len(alphas)   # grid + ~400 steps a start
+    if solves > MAX_SOLVES:
+        raise InputError(f"--grid x --starts x --alpha needs about {solves:.3g} replica points; at most "
+                         f"{MAX_SOLVES:.0e} (use a coarser --grid, fewer --starts or fewer alphas)")
     if not 1 <= args.starts <= 1000:
         raise InputError(f"--starts must be in [1, 1000], got {args.starts}")
     from replica.params import check_range

@@ -127,12 +127,9 @@ def run_experiment(dataset, protocol, settings, n_ft, seeds, device, out, workdi
 
     out = check_out(out, out)
     workdir = workdir or os.path.splitext(out)[0] + ".ckpt"
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise InputError(f"--workdir: {workdir} exists and is not a directory")
-    try:
-        os.makedirs(workdir, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"--workdir: cannot create {workdir} ({err.strerror})") from None
+    from ptft.commands.head_energy_resnet import check_workdir
+
+    check_workdir(workdir)
     try:
         return run_grid(dataset, protocol, settings, n_ft, seeds, device, workdir, out, progress=progress)
     except ResumeError as err:
@@ -144,7 +141,7 @@ def summary(frame) -> str:
     cols = ["c_pt", "kappa", "gamma_ft", "n_ft"]
     g = frame.groupby(cols)["test_acc"]
     table = g.mean().to_frame("acc_mean").join(g.sem().to_frame("acc_sem")).join(g.size().to_frame("seeds"))
-    return table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+    return table.reset_index().to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}") + "\n"
 
 
 def _cmd_resnet(args) -> int:
@@ -164,6 +161,8 @@ def _cmd_resnet(args) -> int:
     check_n_ft(n_ft, dataset, protocol, seeds)
     frame = run_experiment(dataset, protocol, settings, n_ft, seeds, device, args.out, args.workdir, args.progress)
     sys.stdout.write(summary(frame))
+    if args.seeds == 1:          # a spread that does not exist is left empty, and said so
+        print("ptft: note: one seed has no spread: acc_sem is left empty", file=sys.stderr)
     bad = frame["ft_stop"].eq("diverged") | frame["pt_stop"].eq("diverged")
     if bad.any():
         print(f"ptft: warning: {int(bad.sum())} of {len(frame)} runs diverged (non-finite loss); see {args.out}",

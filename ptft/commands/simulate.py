@@ -6,6 +6,9 @@ from ptft.cli import (InputError, add_init_options, add_output_options, add_task
                          check_memory, check_samples, check_out, init_from_args, parse_alphas, render_frame, task_from_args,
                          with_parameters, write_atomic)
 
+MAX_RUNS = 100_000      # training runs (alphas x seeds) per command
+MAX_WORK = 1e11         # seeds x D^2 x sum(alpha): the size of all design matrices together
+
 FIGURES = {"fig3": "ptft.figures.fig3:make"}
 
 
@@ -53,6 +56,12 @@ def _cmd_simulate(args) -> int:
     cfg = SimConfig(dim=args.dim, seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
                     method=args.method, device=args.device, alpha_pt=args.alpha_pt, gd=gd)
     alphas = parse_alphas(args.alpha)
+    if len(alphas) * args.seeds > MAX_RUNS:
+        raise InputError(f"--alpha x --seeds gives {len(alphas) * args.seeds} training runs; at most {MAX_RUNS}")
+    work = args.seeds * args.dim ** 2 * sum(alphas)          # ~ N x D per run, summed over runs
+    if work > MAX_WORK:
+        raise InputError(f"--seeds x --dim^2 x sum(alpha) = {work:.3g}; at most {MAX_WORK:.0e} per command "
+                         "(hours of CPU): use fewer seeds, alphas or a smaller --dim")
     largest = max(alphas + [args.alpha_pt or 0.0])
     check_samples([largest], args.dim)
     check_memory("one run at this --dim and largest alpha (N x D design)", 8.0 * largest * args.dim ** 2)
