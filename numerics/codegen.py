@@ -138,15 +138,6 @@ def _chain(name: str, args: str, exprs) -> str:
     return "\n".join(lines)
 
 
-def _d3(d2q):
-    """Third derivative on a half-line from Q'' (the kernels read the map scale off their ratio)."""
-    import sympy as sp
-
-    from symbolic.symbols import x
-
-    return sp.simplify(sp.diff(d2q, x))
-
-
 def _whole_line(penalty) -> bool:
     """A scale is known and one smooth formula holds on the whole line."""
     return penalty.scale is not None and not penalty.breaks
