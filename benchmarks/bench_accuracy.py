@@ -4,7 +4,10 @@ For the penalty suite (10 penalties: ridge, l1, q_1, sqrt(b^2+0.01), b^4+b^2, lo
 l1+ridge, an elastic net, pseudo-Huber, |b|^1.5) x rho x teacher x alpha, each point is solved
 cold (alone) and inside a curve, and compared with the independent reference of
 ``tests/test_accuracy.py`` (hand-typed Q', bisection prox, Gauss-Legendre in z, Stein's
-identity for E[eta'], scipy.optimize.root). Also random PT+FT points (q_c with c_PT down to
+identity for E[eta'], scipy.optimize.root). Also penalties with kinks away from 0 (shifted l1,
+multi-kink, piecewise linear), the quartic class with a fixed teacher (a narrow peak far outside
+the map scale), an rtol sweep 1e-4 .. 1e-12 (each converged point must be right to its rtol, up
+to the reference's own 1e-11), and random PT+FT points (q_c with c_PT down to
 1e-6) against the same reference. Reports: failures (not converged), worst relative error,
 reliability of ``gen_error_err`` (estimate >= actual error), the cost of the control (warm
 curve points of the built-in penalty), and anisotropic inputs (ms per point).
@@ -34,7 +37,7 @@ if "--code" in sys.argv:        # time another checkout of ptft (e.g. the previo
 
 from replica.params import Init, Task  # noqa: E402
 from replica.solver import ptft_classes, single_classes, solve, solve_single  # noqa: E402
-from tests.test_accuracy import REF_TOL, SUITE, ref_gen_error, ref_recovers  # noqa: E402
+from tests.test_accuracy import KINKED, QUARTIC, REF_TOL, SUITE, ref_gen_error, ref_recovers  # noqa: E402
 
 RHOS = (0.01, 0.1, 0.5, 0.9)
 TEACHERS = ("gaussian", "fixed")
@@ -86,6 +89,61 @@ def single_suite(quick):
                     rows[-1]["alone_vs_curve"] = abs(cold.gen_error[0] - curve.gen_error[i]) / max(
                         abs(curve.gen_error[i]), 1e-300)
             print(f"  {pen}: done", flush=True)
+    return rows
+
+
+def _one(pen, dq, rho, teacher, alpha, even=True, rtol=None):
+    res = solve_single(pen, rho, [alpha], teacher=teacher, rtol=rtol)
+    classes = single_classes(rho, teacher, 1.0, even=even)
+    start = [math.log(max(res.sigma[0], 1e-300)), math.log(max(res.tau[0], 1e-300))]
+    row = _compare(res, 0, classes, [dq] * classes.weight.size, start)
+    row.update(penalty=pen, rho=rho, teacher=teacher, mode="cold", rtol=rtol)
+    return row
+
+
+def kinked_suite(quick):
+    """Kinks away from 0: shifted l1, multi-kink, piecewise linear (cold points)."""
+    rows = []
+    for pen, (dq, kinks) in sorted(KINKED.items()):
+        even = pen.startswith("Max(Abs")
+        for rho in ((0.1,) if quick else (0.05, 0.1, 0.5)):
+            for teacher in TEACHERS:
+                for alpha in (ALPHAS[::2] if quick else ALPHAS):
+                    rows.append(_one(pen, (dq, kinks, None, 1.0), rho, teacher, alpha, even))
+        print(f"  {pen}: done", flush=True)
+    return rows
+
+
+def quartic_suite(quick):
+    """b^4-type penalties, fixed teacher, alpha near 1 (where the map squeezes the peak)."""
+    rows = []
+    alphas = (0.9, 0.94, 0.95, 0.96, 0.98) if quick else tuple(np.round(np.linspace(0.5, 0.99, 15), 4))
+    for pen, dq in sorted(QUARTIC.items()):
+        for rho in ((0.05, 0.2) if quick else (0.01, 0.05, 0.1, 0.2, 0.5)):
+            for alpha in alphas:
+                rows.append(_one(pen, (dq, 0.0, 0.0, 1.0), rho, "fixed", float(alpha)))
+        print(f"  {pen}: done", flush=True)
+    return rows
+
+
+RTOLS = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
+
+
+def rtol_sweep(quick):
+    """Each rtol: a converged point must be right to rtol (up to the reference's REF_TOL)."""
+    rows = []
+    pens = ("hypent", "Abs(b)", "b**4+b**2", "sqrt(b**2+0.01)", "Abs(b-0.5)") if quick else \
+        tuple(sorted(SUITE)) + tuple(sorted(KINKED))
+    for rtol in RTOLS:
+        for pen in pens:
+            dq = (KINKED[pen][0], KINKED[pen][1], None, 1.0) if pen in KINKED else SUITE[pen] + (1.0,)
+            for teacher in TEACHERS:
+                for alpha in ((0.2, 0.6, 0.95) if quick else (0.05, 0.2, 0.4, 0.6, 0.8, 0.95)):
+                    row = _one(pen, dq, 0.1, teacher, alpha, pen not in KINKED or pen.startswith("Max(Abs"), rtol)
+                    if "abs_err" in row:
+                        row["rtol_met"] = bool(row["abs_err"] <= (rtol + REF_TOL) * row["ref"])
+                    rows.append(row)
+        print(f"  rtol {rtol:g}: done", flush=True)
     return rows
 
 
@@ -181,6 +239,12 @@ def main(argv=None):
         return
     print("single-task suite ...", flush=True)
     single = single_suite(args.quick)
+    print("kinks anywhere ...", flush=True)
+    kinked = kinked_suite(args.quick)
+    print("quartic class ...", flush=True)
+    quartic = quartic_suite(args.quick)
+    print("rtol sweep ...", flush=True)
+    sweep = rtol_sweep(args.quick)
     print("PT+FT box ...", flush=True)
     box = ptft_box(args.quick)
     print("cost ...", flush=True)
@@ -188,10 +252,18 @@ def main(argv=None):
     aniso = anisotropic_cost(2 if args.quick else 5)
     summary = {"single_cold": summarise([r for r in single if r["mode"] == "cold"]),
                "single_curve": summarise([r for r in single if r["mode"] == "curve"]),
+               "kinked": summarise(kinked), "quartic": summarise(quartic),
+               **{f"rtol_{r:g}": summarise([w for w in sweep if w["rtol"] == r]) for r in RTOLS},
                "ptft_box": summarise(box), "warm_curve": warm, "anisotropic": aniso}
+    for r in RTOLS:
+        met = [w["rtol_met"] for w in sweep if w["rtol"] == r and "rtol_met" in w]
+        summary[f"rtol_{r:g}"]["rtol_met"] = sum(met) / len(met) if met else None
+    sets = ["single_cold", "single_curve", "kinked", "quartic"] + [f"rtol_{r:g}" for r in RTOLS] + ["ptft_box"]
     misses = []
-    for key in ("single_cold", "single_curve", "ptft_box"):
+    for key in sets:
         s = summary[key]
+        if s.get("rtol_met") is not None and s["rtol_met"] < 1.0:
+            misses.append(f"{key}: right to rtol in {100 * s['rtol_met']:.1f}% of converged points")
         if s["failures"] > TARGETS["failures"]:
             misses.append(f"{key}: {s['failures']} not converged")
         if s["max_rel_err"] is not None and s["max_rel_err"] > TARGETS["max_rel_err"]:
@@ -203,7 +275,7 @@ def main(argv=None):
             misses.append(f"warm curve {name}: {w['ms_per_point_median']:.3f} ms/point")
     lines = ["| set | points | not converged | max rel err | median rel err | estimate >= error | "
              "max alone-vs-curve |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for key in ("single_cold", "single_curve", "ptft_box"):
+    for key in sets:
         s = summary[key]
         fmt = (lambda v: "n/a" if v is None else f"{v:.1e}")     # noqa: E731
         rel = "n/a" if s["estimate_reliability"] is None else f"{100 * s['estimate_reliability']:.1f}%"
@@ -219,7 +291,7 @@ def main(argv=None):
     result = {"quick": args.quick, "targets": TARGETS, "missed_targets": misses, "summary": summary,
               "settings": {"rhos": RHOS, "teachers": TEACHERS, "alphas": ALPHAS, "penalties": sorted(SUITE),
                            "ref_floor": REF_FLOOR},
-              "single_rows": single, "ptft_rows": box, "bench_wall_s": time.perf_counter() - t0, "markdown": md}
+              "single_rows": single, "kinked_rows": kinked, "quartic_rows": quartic, "rtol_rows": sweep, "ptft_rows": box, "bench_wall_s": time.perf_counter() - t0, "markdown": md}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, separators=(",", ":")) + "\n")     # ~3k rows: compact

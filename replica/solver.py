@@ -507,7 +507,9 @@ def solve(task, init=None, alphas=(), *, pretraining=None, inputs=None, accuracy
         (1/2N)||y - X beta||^2 + (reg/D) sum_d q(beta_d); 0 (default) is the exact
         interpolation limit.
     rtol : target relative error of gen_error (default ``Accuracy.rtol`` = 1e-8); each
-        point is refined until its estimate ``gen_error_err`` meets it, else flagged.
+        point is refined until its estimate ``gen_error_err`` is below ``rtol * gen_error``,
+        else flagged (converged=False). Purely relative, honoured from 1e-4 to 1e-12; the
+        one absolute floor is exact recovery: gen_error below 1e-24 is reported as 0.
 
     Returns
     -------

@@ -31,16 +31,35 @@ SUITE = {
     "sqrt(1+b**2)-1": (lambda x: x / np.sqrt(1 + x * x), 0.0, 0.0),            # pseudo-Huber
     "Abs(b)**1.5": (lambda x: 1.5 * np.sign(x) * np.sqrt(np.abs(x)), 0.0, 0.0),
 }
+# kinks away from 0: penalty text -> (Q'(x) for numpy, [(kink, Q'(k-), Q'(k+)), ...])
+KINKED = {
+    "Abs(b-0.5)": (lambda x: np.sign(x - 0.5), [(0.5, -1.0, 1.0)]),
+    "Max(Abs(b), 2*Abs(b)-1)": (lambda x: np.sign(x) * np.where(np.abs(x) > 1.0, 2.0, 1.0),
+                                [(-1.0, -2.0, -1.0), (0.0, -1.0, 1.0), (1.0, 1.0, 2.0)]),
+    "Max(-b, b/2, 2*b-1)": (lambda x: np.where(x < 0.0, -1.0, np.where(x < 2.0 / 3.0, 0.5, 2.0)),  # piecewise linear
+                            [(0.0, -1.0, 0.5), (2.0 / 3.0, 0.5, 2.0)]),
+    "Abs(b-1)+Abs(b+0.5)/2+b**2/4": (lambda x: np.sign(x - 1.0) + 0.5 * np.sign(x + 0.5) + 0.5 * x,
+                                     [(-0.5, -1.75, -0.75), (1.0, 0.0, 2.0)]),
+}
 GL_X, GL_W = roots_legendre(16)
 REF_TOL = 1e-11          # relative accuracy of the reference itself
 
 
+def _kinks(s0, s1):
+    """[(k, Q'(k-), Q'(k+))]: a list as given, or the kink at 0 of a SUITE entry."""
+    return list(s0) if isinstance(s0, list) else ([(0.0, s0, s1)] if s0 != s1 else [])
+
+
 def ref_prox(z, tau, dq, s0, s1):
-    """Bisection on the increasing g(x) = x + tau Q'(x) - z in the bracket
-    [-|z| - tau|Q'(0-)|, |z| + tau|Q'(0+)|] (g has opposite signs at its ends)."""
-    lo = -np.abs(z) - tau * abs(s0) - 1e-300
-    hi = np.abs(z) + tau * abs(s1) + 1e-300
-    for _ in range(90):
+    """Bisection on the increasing g(x) = x + tau Q'(x) - z, in a bracket widened until g
+    changes sign across it (a kink at k is hit to ~1e-30 when z lies in its dead zone)."""
+    reach = 1.0 + max([abs(k) for k, _, _ in _kinks(s0, s1)] + [0.0])
+    lo = -np.abs(z) - reach
+    hi = np.abs(z) + reach
+    for _ in range(60):
+        lo = np.where(lo + tau * dq(lo) - z > 0, 2.0 * lo, lo)
+        hi = np.where(hi + tau * dq(hi) - z < 0, 2.0 * hi, hi)
+    for _ in range(110):
         mid = 0.5 * (lo + hi)
         pos = mid + tau * dq(mid) - z > 0
         hi = np.where(pos, mid, hi)
@@ -50,11 +69,15 @@ def ref_prox(z, tau, dq, s0, s1):
 
 def ref_nodes(mu, sd, tau, dq, s0, s1, c=1.0):
     """Gauss-Legendre nodes in z over mu +- 12 sd: breaks every sd/2, at the dead-zone ends
-    and at z(x) for x on a geometric grid (where the prox changes quickly)."""
+    and at z(x) for x on a geometric grid around 0 and each kink (where the prox changes quickly)."""
     xs = np.logspace(min(math.log10(c), 0.0) - 10.0, 2.0, 73)   # |b|^1.5 needs x down to 1e-10
-    breaks = np.concatenate([mu + sd * np.arange(-12, 12.01, 0.5), [tau * s0, tau * s1],
-                             xs + tau * dq(xs), -xs + tau * dq(-xs)])
-    breaks = np.unique(np.clip(breaks, mu - 12 * sd, mu + 12 * sd))
+    pts = [mu + sd * np.arange(-12, 12.01, 0.5)]
+    for k, q0, q1 in _kinks(s0, s1) + [(0.0, 0.0, 0.0)]:
+        pts += [[k + tau * q0, k + tau * q1]]
+        for sg in (1.0, -1.0):
+            xk = k + sg * xs
+            pts += [xk + tau * dq(xk)]
+    breaks = np.unique(np.clip(np.concatenate(pts), mu - 12 * sd, mu + 12 * sd))
     a, b = breaks[:-1, None], breaks[1:, None]
     z = (0.5 * (a + b) + 0.5 * (b - a) * GL_X).ravel()
     w = (0.5 * (b - a) * GL_W).ravel()
@@ -172,6 +195,35 @@ def test_single_task_matches_independent_reference(pen, rho, teacher, alpha):
     res = solve_single(pen, rho, [alpha], teacher=teacher)
     classes = single_classes(rho, teacher, 1.0)          # every penalty of the suite is even
     _check(res, classes, [SUITE[pen] + (1.0,)] * classes.weight.size)
+
+
+@settings(max_examples=20, deadline=None)
+@example(pen="Abs(b-0.5)", rho=0.1, teacher="gaussian", alpha=0.3)
+@example(pen="Max(Abs(b), 2*Abs(b)-1)", rho=0.1, teacher="fixed", alpha=0.4)
+@given(pen=st.sampled_from(sorted(KINKED)), rho=st.sampled_from([0.05, 0.1, 0.5]),
+       teacher=st.sampled_from(["gaussian", "fixed"]), alpha=st.floats(0.02, 0.99))
+def test_kinks_anywhere_match_independent_reference(pen, rho, teacher, alpha):
+    """Shifted l1, multi-kink and piecewise-linear penalties (not even: +-A are two classes)."""
+    dq, kinks = KINKED[pen]
+    res = solve_single(pen, rho, [alpha], teacher=teacher)
+    classes = single_classes(rho, teacher, 1.0, even=pen.startswith("Max(Abs"))
+    _check(res, classes, [(dq, kinks, None, 1.0)] * classes.weight.size)
+
+
+QUARTIC = {"b**4+b**2": lambda x: 4 * x**3 + 2 * x, "1e-6*b**4+1e-6*b**2": lambda x: 4e-6 * x**3 + 2e-6 * x,
+           "b**4/10+b**2": lambda x: 0.4 * x**3 + 2 * x, "b**4+b**2/100": lambda x: 4 * x**3 + 0.02 * x}
+
+
+@settings(max_examples=25, deadline=None)
+@example(pen="b**4+b**2", rho=0.05, alpha=0.95)            # once converged 1.4e-6 wrong
+@example(pen="1e-6*b**4+1e-6*b**2", rho=0.05, alpha=0.95)
+@given(pen=st.sampled_from(sorted(QUARTIC)), rho=st.floats(0.01, 0.5), alpha=st.floats(0.5, 0.99))
+def test_quartic_class_estimate_holds(pen, rho, alpha):
+    """Quartic penalties with a fixed teacher far outside the map scale (a narrow peak in s):
+    the error estimate must cover the actual error."""
+    res = solve_single(pen, rho, [alpha], teacher="fixed")
+    classes = single_classes(rho, "fixed", 1.0)
+    _check(res, classes, [(QUARTIC[pen], 0.0, 0.0, 1.0)] * classes.weight.size)
 
 
 @pytest.mark.parametrize("alpha", [0.02, 0.2, 0.5, 0.8, 0.99])
