@@ -37,7 +37,13 @@ from .network import conserved, ft_reinit, oracle_pt_state, pt_init
 from .tasks import GROUP_NAMES, label_noise, sample_design, sample_teacher
 from .train import GDConfig, train
 
-METHODS = ("flow", "mirror", "gd", "paper")
+def methods() -> tuple[str, ...]:
+    """'flow' (the exact end point) and every registered training method (``empirical.methods``)."""
+    from .methods import method_names
+
+    return ("flow",) + method_names()
+
+
 _PT_STREAM = 7_000_003          # seed offset of the PT design (never equal to an FT stream)
 
 
@@ -70,8 +76,8 @@ class SimConfig:
         if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
             raise ValueError("seeds must be distinct integers >= 0 (at least one)")
         object.__setattr__(self, "seeds", seeds)
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method not in methods():
+            raise ValueError(f"method must be one of {', '.join(methods())}, got {self.method!r}")
         if self.alpha_pt is not None and not (math.isfinite(self.alpha_pt) and self.alpha_pt > 0):
             raise ValueError(f"alpha_pt must be finite and > 0, got {self.alpha_pt}")
         object.__setattr__(self, "device", resolve_device(self.device))
