@@ -15,7 +15,8 @@ printed with the ratio before/after.  Rows:
   fig2      ``ptft figure fig2 --quick`` (process wall)
   aniso     anisotropic inputs + imperfect PT (alpha_PT = 0.5), ms per point of a 12-point curve
   train     network training to the flow end point, D = 1000, alpha 0.5, mixed and rich settings:
-            CPU seconds per run (fastest method the code has) and distance to the exact flow minimiser
+            CPU seconds per run (fastest converged method the code has: ``--train-methods``, one
+            torch thread) and distance to the exact flow minimiser (dual Newton, tol 1e-13)
 
 The SciPy baseline (``scipy_baseline.solve_point``, quad + brentq prox) is timed once on a few
 points (it does not depend on the code) and divided by the warm and cold point times.
@@ -115,14 +116,16 @@ def child_train(quick):
     from empirical.tasks import sample_ptft_task
     from empirical import train as tr
 
-    methods = [m for m in _methods(tr) if m != "paper"]
-    budget = 40.0 if quick else 90.0
+    wanted = os.environ.get("BENCH_SPEED_TRAIN_METHODS", "")
+    methods = [m for m in _methods(tr) if m != "paper" and (not wanted or m in wanted.split(","))]
+    budget = float(os.environ.get("BENCH_SPEED_TRAIN_BUDGET", 30.0 if quick else 60.0))
+    device = os.environ.get("BENCH_SPEED_DEVICE", "cpu")          # gpu_check.sh: cuda
     out = {}
     for name, (c_pt, gamma, omega) in TRAIN_SETTINGS.items():
         t = sample_ptft_task(1000, 0.5, 0.1, 0.1, omega, seed=0)
-        X, y = torch.tensor(t.X[None]), torch.tensor(t.y[None])
-        params = ft_reinit(oracle_pt_state(t.beta_pt[None], c_pt, 0.0), gamma)
-        flow = min_q_interpolant(t.X, t.y, conserved(params).c.numpy()[0], tol=1e-13).beta
+        X, y = torch.tensor(t.X[None], device=device), torch.tensor(t.y[None], device=device)
+        params = ft_reinit(oracle_pt_state(t.beta_pt[None], c_pt, 0.0), gamma).to(device)
+        flow = min_q_interpolant(t.X, t.y, conserved(params).c.cpu().numpy()[0], tol=1e-13).beta
         runs = {}
         for m in methods:
             cpu0 = time.process_time()
@@ -134,13 +137,16 @@ def child_train(quick):
         good = {m: r for m, r in runs.items() if r["stop"] == "converged"}
         best = min(good or runs, key=lambda m: runs[m]["cpu_s"])
         out[name] = {"methods": runs, "best": best, **runs[best]}
-    return {"train": max(v["cpu_s"] for v in out.values()), "settings": out,
+    return {"train": max(v["cpu_s"] for v in out.values()), "device": device, "settings": out,
             "converged": all(v["stop"] == "converged" for v in out.values())}
 
 
 def _methods(tr):
-    registry = getattr(tr, "available_methods", None)
-    return tuple(registry()) if registry else tuple(tr.METHODS)
+    try:                        # the registry of training methods, where the code has one
+        from empirical.methods import method_names
+    except ImportError:
+        return tuple(tr.METHODS)
+    return method_names()
 
 
 CHILD = {"points": child_points, "aniso": child_aniso, "train": child_train}
@@ -279,6 +285,10 @@ def main() -> int:
     ap.add_argument("--before", default="/work/base", help="tree of the code before (default /work/base)")
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {ROWS}")
     ap.add_argument("--no-scipy", action="store_true", help="skip the SciPy baseline")
+    ap.add_argument("--train-methods", default="", help="training methods to time (default: all but paper; "
+                    "a method the code lacks is skipped)")
+    ap.add_argument("--train-budget", type=float, help="wall-time budget per training run in s "
+                    "(default 60, --quick 30)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", choices=tuple(CHILD), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -289,6 +299,10 @@ def main() -> int:
     bad = [r for r in rows if r not in ROWS]
     if bad:
         raise SystemExit(f"bench_speed: unknown rows {bad}; choose from {ROWS}")
+    if args.train_methods:
+        os.environ["BENCH_SPEED_TRAIN_METHODS"] = args.train_methods
+    if args.train_budget:
+        os.environ["BENCH_SPEED_TRAIN_BUDGET"] = str(args.train_budget)
     before_code = Path(args.before).resolve()
     with tempfile.TemporaryDirectory(prefix="ptft-bench-before-cache-") as before_cache:
         result = {"load_before": os.getloadavg()[0], "quick": args.quick, "before_code": str(before_code)}

@@ -7,6 +7,9 @@
 #    gradient-flow end points), with the agreement summary; capped at 300 s.
 # 2. ResNet-18 (width 64) images/s for pretraining and fine-tuning on CUDA (AMP), capped at 150 s.
 # 3. Batched network training (gd and mirror steps/s at D = 1000 and 5000), capped at 60 s.
+# 4. Network training to the flow end point on CUDA, D = 1000, alpha 0.5, mixed and rich settings,
+#    every registered method (accel, mirror, gd; 30 s budget each), with the distance to the exact
+#    flow minimiser (the CPU row of benchmarks/bench_speed.py, on the GPU), capped at 240 s.
 # Each step's wall time and exit status go to OUT_DIR/gpu_check.json; the figure, its CSV and the
 # benchmark JSONs go to OUT_DIR.  Without CUDA it says so on stderr and exits 2 before doing anything.
 set -u
@@ -36,6 +39,9 @@ step() {            # step NAME LIMIT_S COMMAND...: run with a time cap, record 
 step fig3_d5000 300 python -m ptft.cli figure fig3 --device cuda --seeds 10 --out "$OUT_DIR/fig3_d5000.png"
 step resnet18 150 python benchmarks/bench_resnet.py --device cuda --depth 18 --width 64 --out "$OUT_DIR/resnet_cuda.json"
 step train_steps 60 python benchmarks/bench_simulate.py --device cuda --quick --out "$OUT_DIR/simulate_cuda.json"
+BENCH_SPEED_DEVICE=cuda BENCH_SPEED_TRAIN_BUDGET=30 \
+    step train_to_flow 240 python benchmarks/bench_speed.py --child train --quick
+cp "$OUT_DIR/train_to_flow.log" "$OUT_DIR/train_to_flow_cuda.json" 2>/dev/null
 
 ( IFS=,; echo "{${status[*]}}" ) > "$OUT_DIR/gpu_check.json"
 cat "$OUT_DIR/gpu_check.json"

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from empirical import guard
 from empirical.cifar import Dataset, ImageSet, protocol_split, sample_ft
 from empirical.resnet import Levers, ResNetConfig, ResNet, build_pretrain_model, reset_readout
 from symbolic.errors import InputError
@@ -122,7 +123,7 @@ def train(model: ResNet, data: ImageSet, cfg: SGDConfig, device: torch.device, s
         loss_epoch = float(total) / len(y_all)          # one device sync per epoch
         bar.update()
         bar.set_postfix(loss=f"{loss_epoch:.3g}")
-        if not math.isfinite(loss_epoch):
+        if guard.diverged(loss_epoch):
             stop = "diverged"
             break
         if loss_epoch < cfg.loss_threshold:

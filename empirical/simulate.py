@@ -39,7 +39,13 @@ from .train import GDConfig, train
 from symbolic.registry import ParameterError, check
 from symbolic.errors import InputError
 
-METHODS = ("flow", "mirror", "gd", "paper")
+def methods() -> tuple[str, ...]:
+    """'flow' (the exact end point) and every registered training method (``empirical.methods``)."""
+    from .methods import method_names
+
+    return ("flow",) + method_names()
+
+
 _PT_STREAM = 7_000_003          # seed offset of the PT design (never equal to an FT stream)
 
 
@@ -72,8 +78,8 @@ class SimConfig:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ParameterError("seeds must be distinct integers >= 0 (at least one)")
         object.__setattr__(self, "seeds", seeds)
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method not in methods():
+            raise InputError(f"method must be one of {', '.join(methods())}, got {self.method!r}")
         if self.alpha_pt is not None:
             object.__setattr__(self, "alpha_pt", check("alpha_pt", self.alpha_pt))
         object.__setattr__(self, "device", resolve_device(self.device))

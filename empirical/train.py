@@ -18,10 +18,20 @@ Two protocols track gradient flow; both stop at ||X beta - y|| / ||y|| <= tol.
            keeps lambda+- and c exactly (up to rounding).  In beta it is mirror descent with the
            exact mirror map, so the end point is the flow minimiser at any stable step size
            (only (b) applies).
+``accel``  Nesterov-accelerated mirror descent: the weights are always the exact rotation of the
+           start weights by theta = X^T nu (so c and lambda+- are kept exactly), and nu takes
+           Nesterov steps on the smooth dual F(nu) = sum_d q*(theta_d) - nu^T y whose gradient is
+           X beta - y, restarted whenever a step goes uphill (gradient restart).  theta stays in
+           the row space of X, so where X beta = y it is the minimiser of sum_d q_{c_d} among
+           interpolators: the same end point as the flow (and as ``mirror``), in far fewer steps
+           when the dual is ill-conditioned (rich coordinates: tiny c_d).
 ``paper``  the authors' protocol: torch's mean-squared error, lr 0.5, stop at train MSE <
            mse_threshold or when beta moves by < 1e-6 (relative) between two consecutive
            evaluations every ``eval_every`` steps.
 
+Each method is an object of the :class:`empirical.methods.Method` protocol (step size, step,
+stop test), looked up by name in the registry of :mod:`empirical.methods`; one divergence guard
+(:mod:`empirical.guard`) stops any run whose weights are no longer finite.
 Every run also stops at ``max_steps`` or after ``max_seconds`` of wall time (stop reasons
 "max steps", "time budget"), and ``progress`` receives steps, the worst residual and an ETA.
 Runs that finish are taken out of the batch at the next evaluation, so a sweep costs what its
@@ -35,10 +45,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import guard
+from .methods import get_method
 from .network import conserved, predictor
 from symbolic.errors import InputError
 
-METHODS = ("gd", "mirror", "paper")
 STOP_REASONS = ("converged", "threshold", "fixed point", "max steps", "time budget", "diverged")
 
 
@@ -47,7 +58,7 @@ class GDConfig:
     """Settings of :func:`train`; defaults are those used in the tests and ``ptft simulate``."""
 
     method: str = "gd"
-    kappa: float = 1.5             # gd/mirror: lr x ||X diag(m) X^T|| <= kappa (2 = stability limit)
+    kappa: float = 1.5             # gd/mirror: lr x ||X diag(m) X^T|| <= kappa (2 = stability limit); accel: 1/L
     path_tol: float = 3e-3         # gd: max_d |lr (X^T r)_d| per step (relative departure from flow)
     tol: float = 1e-7              # gd/mirror: relative train residual at which to stop
     lr: float = 0.5                # paper: learning rate on the mean-squared error
@@ -55,11 +66,10 @@ class GDConfig:
     fixed_point_rtol: float = 1e-6  # paper: relative beta change between evaluations
     max_steps: int = 2_000_000
     max_seconds: float = 0.0       # wall-time budget of one train() call; 0: none
-    eval_every: int = 0            # 0: 100 for gd/mirror, 5000 for paper
+    eval_every: int = 0            # 0: the method's own (100 for gd/mirror/accel, 5000 for paper)
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
+        get_method(self.method)                  # InputError for a name nobody registered
         for name in ("kappa", "path_tol", "tol", "lr", "mse_threshold", "fixed_point_rtol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -73,7 +83,7 @@ class GDConfig:
 
     @property
     def every(self) -> int:
-        return self.eval_every or (5000 if self.method == "paper" else 100)
+        return self.eval_every or get_method(self.method).every
 
 
 @dataclass(frozen=True)
@@ -124,36 +134,31 @@ class _StepRule:
 
     Stability part: kappa / ||X diag(m) X^T|| (power iteration re-estimated at every evaluation,
     25% margin, never above kappa / (||X||² max m) x 4), scaled down between evaluations if max m
-    grows (rich coordinates can grow fast).  gd adds the path part path_tol / max_d |g_d|."""
+    grows (rich coordinates can grow fast).  ``path_tol`` (gd) adds the path part
+    path_tol / max_d |g_d|."""
 
-    def __init__(self, cfg, X, params):
-        self.cfg, self.n = cfg, X.shape[1]
+    def __init__(self, kappa, X, params, path_tol=None):
+        self.kappa, self.path_tol = kappa, path_tol
         self.v = torch.ones(X.shape[:2], dtype=X.dtype, device=X.device)
         # ||X||_2^2 by power iteration (an SVD of a 2500 x 5000 design costs seconds per run)
         self.x_norm2, _ = _kernel_norm(X, torch.ones_like(X[:, 0]), self.v, iters=30)
         self.refresh(X, params)
 
     def refresh(self, X, params):
-        if self.cfg.method != "paper":
-            m = (params * params).sum(dim=0)
-            est, self.v = _kernel_norm(X, m, self.v)
-            self.m_ref = m.amax(dim=-1)
-            self.base = self.cfg.kappa / torch.maximum(1.25 * est, self.x_norm2 * self.m_ref / 4)
+        m = (params * params).sum(dim=0)
+        est, self.v = _kernel_norm(X, m, self.v)
+        self.m_ref = m.amax(dim=-1)
+        self.base = self.kappa / torch.maximum(1.25 * est, self.x_norm2 * self.m_ref / 4)
 
     def __call__(self, params, g):
-        if self.cfg.method == "paper":
-            # F.mse_loss averages over N samples: its gradient is (2/N) times the summed one
-            return torch.full_like(self.x_norm2, self.cfg.lr * 2.0 / self.n)
         m_max = (params * params).sum(dim=0).amax(dim=-1)
         lr = self.base * torch.clamp(self.m_ref / m_max, max=1.0)
-        if self.cfg.method == "gd":
-            lr = torch.minimum(lr, self.cfg.path_tol / g.abs().amax(dim=-1).clamp(min=1e-300))
+        if self.path_tol is not None:
+            lr = torch.minimum(lr, self.path_tol / g.abs().amax(dim=-1).clamp(min=1e-300))
         return lr
 
     def keep(self, mask):
-        self.x_norm2, self.v = self.x_norm2[mask], self.v[mask]
-        if self.cfg.method != "paper":
-            self.m_ref, self.base = self.m_ref[mask], self.base[mask]
+        self.x_norm2, self.v, self.m_ref, self.base = self.x_norm2[mask], self.v[mask], self.m_ref[mask], self.base[mask]
 
 
 def _correlation(params, X, y):
@@ -180,6 +185,137 @@ def _residuals(params, X, y):
     return r
 
 
+# -- the built-in methods (protocol: empirical.methods.Method) --------------------------------
+class _State:
+    """Per-batch state of a method: named tensors with a leading run axis, plus the step rule."""
+
+    def __init__(self, cfg, **tensors):
+        self.cfg, self.rule, self.names = cfg, None, tuple(tensors)
+        self.__dict__.update(tensors)
+
+    def keep(self, mask):
+        for name in self.names:
+            setattr(self, name, getattr(self, name)[mask])
+        if self.rule is not None:
+            self.rule.keep(mask)
+
+
+class _Residual:
+    """Stop test of gd/mirror/accel: ||X beta - y|| / ||y|| <= tol."""
+
+    every = 100
+
+    def stop(self, state, params, X, y, rel, r):
+        done = rel <= state.cfg.tol
+        return done, ["converged"] * int(done.sum())
+
+    def refresh(self, state, X, params):
+        state.rule.refresh(X, params)
+
+    def keep(self, state, mask):
+        state.keep(mask)
+
+
+class GradientDescent(_Residual):
+    name, help = "gd", "gradient descent kept on the flow path"
+
+    def start(self, cfg, X, y, params):
+        state = _State(cfg)
+        state.rule = _StepRule(cfg.kappa, X, params, path_tol=cfg.path_tol)
+        return state
+
+    def step_size(self, state, params, g):
+        return state.rule(params, g)
+
+    def step(self, state, params, X, y):
+        g = _correlation(params, X, y)
+        return _gd_step(params, self.step_size(state, params, g).unsqueeze(-1) * g)
+
+
+class Mirror(GradientDescent):
+    name, help = "mirror", "conservation-exact steps"
+
+    def start(self, cfg, X, y, params):
+        state = _State(cfg)
+        state.rule = _StepRule(cfg.kappa, X, params)
+        return state
+
+    def step(self, state, params, X, y):
+        g = _correlation(params, X, y)
+        return _mirror_step(params, self.step_size(state, params, g).unsqueeze(-1) * g)
+
+
+class Accelerated(Mirror):
+    """Nesterov steps on the dual variable nu (B, N), the weights the exact rotation of the
+    start weights by theta = X^T nu (see the module docstring)."""
+
+    name, help = "accel", "Nesterov-accelerated mirror steps with restarts"
+    kappa = 1.0                    # the step 1/L of an accelerated method (L: the curvature estimate)
+
+    def start(self, cfg, X, y, params):
+        B, n = y.shape
+        zeros = torch.zeros_like(y)
+        state = _State(cfg, params0=params.transpose(0, 1).clone(), theta=torch.zeros_like(params[0]),
+                       theta_prev=torch.zeros_like(params[0]), nu=zeros, nu_prev=zeros.clone(),
+                       k=torch.zeros(B, dtype=X.dtype, device=X.device))
+        state.rule = _StepRule(min(cfg.kappa, self.kappa), X, params)
+        return state
+
+    def step(self, state, params, X, y):
+        p0 = state.params0.transpose(0, 1)
+        mu = (state.k / (state.k + 3.0)).unsqueeze(-1)
+        theta_look = state.theta + mu * (state.theta - state.theta_prev)
+        look = _mirror_step(p0, theta_look)
+        r = y - torch.bmm(X, predictor(look).unsqueeze(-1)).squeeze(-1)         # (B, N) = -grad F
+        g = torch.bmm(r.unsqueeze(1), X).squeeze(1)                             # X^T r
+        lr = self.step_size(state, look, g)
+        nu_new = state.nu + mu * (state.nu - state.nu_prev) + lr.unsqueeze(-1) * r
+        uphill = (r * (nu_new - state.nu)).sum(dim=-1) < 0                      # gradient restart
+        theta_new = theta_look + lr.unsqueeze(-1) * g
+        state.theta_prev = torch.where(uphill.unsqueeze(-1), theta_new, state.theta)
+        state.nu_prev = torch.where(uphill.unsqueeze(-1), nu_new, state.nu)
+        state.theta, state.nu = theta_new, nu_new
+        state.k = torch.where(uphill, torch.zeros_like(state.k), state.k + 1.0)
+        return _mirror_step(p0, theta_new)
+
+
+class Paper:
+    """The authors' protocol: lr 0.5 on the mean-squared error, stop at train MSE < threshold or
+    when beta moves by < fixed_point_rtol between two consecutive evaluations."""
+
+    name, help, every = "paper", "the authors' protocol: lr 0.5 + threshold stop", 5000
+
+    def start(self, cfg, X, y, params):
+        state = _State(cfg, prev_beta=predictor(params),
+                       calm=torch.zeros(y.shape[0], dtype=torch.int64, device=X.device))
+        state.n = X.shape[1]
+        return state
+
+    def step_size(self, state, params, g):
+        # F.mse_loss averages over N samples: its gradient is (2/N) times the summed one
+        return torch.full(g.shape[:1], state.cfg.lr * 2.0 / state.n, dtype=g.dtype, device=g.device)
+
+    def step(self, state, params, X, y):
+        g = _correlation(params, X, y)
+        return _gd_step(params, self.step_size(state, params, g).unsqueeze(-1) * g)
+
+    def stop(self, state, params, X, y, rel, r):
+        cfg, beta = state.cfg, predictor(params)
+        mse_ok = (r * r).mean(dim=-1) < cfg.mse_threshold
+        change = torch.linalg.vector_norm(beta - state.prev_beta, dim=-1) / \
+            torch.linalg.vector_norm(beta, dim=-1).clamp(min=1e-300)
+        state.calm = torch.where(change < cfg.fixed_point_rtol, state.calm + 1, torch.zeros_like(state.calm))
+        done = mse_ok | (state.calm >= 2)
+        reasons = ["threshold" if bool(m) else "fixed point" for m in mse_ok[done]]
+        return done, reasons
+
+    def refresh(self, state, X, params):
+        state.prev_beta = predictor(params)
+
+    def keep(self, state, mask):
+        state.keep(mask)
+
+
 class _Eta:
     """ETA from the decay rate of log(worst residual) per second between evaluations."""
 
@@ -199,6 +335,11 @@ def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainRe
 
     ``progress``: optional callable(:class:`Progress`) called at every evaluation.
     """
+    with _threads_for(X):
+        return _train(X, y, params, cfg, progress)
+
+
+def _train(X, y, params, cfg, progress) -> TrainResult:
     import time
 
     t_start = time.perf_counter()
@@ -206,22 +347,21 @@ def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainRe
     B, n, _ = X.shape
     X_full, y_full = X, y
     start = conserved(params)
-    rule = _StepRule(cfg, X, params)
-    step = _mirror_step if cfg.method == "mirror" else _gd_step
+    method = get_method(cfg.method)
+    state = method.start(cfg, X, y, params)
     y_norm = torch.linalg.vector_norm(y, dim=-1).clamp(min=1e-300)
     out_params = params.clone()
     steps = np.zeros(B, dtype=np.int64)
     reasons = ["max steps"] * B
     idx = torch.arange(B, device=X.device)               # original index of each live run
-    prev_beta, calm = predictor(params), torch.zeros(B, dtype=torch.int64, device=X.device)
-    done_steps, eta = 0, _Eta(cfg.tol if cfg.method != "paper" else math.sqrt(cfg.mse_threshold))
+    done_steps = 0
+    eta = _Eta(cfg.tol if cfg.method != "paper" else math.sqrt(cfg.mse_threshold))
     while idx.numel() and done_steps < cfg.max_steps:
         chunk = min(cfg.every, cfg.max_steps - done_steps)
         for _ in range(chunk):
-            g = _correlation(params, X, y)
-            params = step(params, rule(params, g).unsqueeze(-1) * g)
+            params = method.step(state, params, X, y)
         done_steps += chunk
-        finished, resid = _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx)
+        finished, resid = _stop_flags(method, state, params, X, y, y_norm, reasons, idx)
         steps[idx.cpu().numpy()] = done_steps
         out_params[:, idx] = params
         keep = ~finished
@@ -232,45 +372,49 @@ def train(X, y, params, cfg: GDConfig = GDConfig(), *, progress=None) -> TrainRe
             keep = torch.zeros_like(keep)
         worst = float(resid[keep].max()) if bool(keep.any()) else 0.0
         if not bool(keep.all()):
-            idx, params, X, y = idx[keep], params[:, keep], X[keep], y[keep]
-            y_norm, calm = y_norm[keep], calm[keep]
-            rule.keep(keep)
+            idx, params, X, y, y_norm = idx[keep], params[:, keep], X[keep], y[keep], y_norm[keep]
+            method.keep(state, keep)
         if idx.numel():
-            rule.refresh(X, params)
-        prev_beta = predictor(params)
+            method.refresh(state, X, params)
         if progress is not None:
             progress(Progress(B - idx.numel(), B, done_steps, worst, eta(elapsed, worst)))
     return _finalise(out_params, X_full, y_full, steps, reasons, start, time.perf_counter() - t_start)
 
 
-def _stop_flags(cfg, params, X, y, y_norm, n, prev_beta, calm, reasons, idx):
+def _threads_for(X):
+    """One torch thread for a small CPU batch (thread start-up costs more than the product), torch's
+    own count otherwise; restored on exit."""
+    import contextlib
+
+    if X.device.type != "cpu" or X.numel() >= _SMALL_BATCH:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def one():
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+    return one()
+
+
+_SMALL_BATCH = 2_000_000       # elements of X (B N D) below which one thread is fastest (bench_speed)
+
+
+def _stop_flags(method, state, params, X, y, y_norm, reasons, idx):
     """Evaluate the stop rules for the live runs; records reasons and returns (done (B_live,) bool,
     the relative residual (B_live,))."""
     r = _residuals(params, X, y)
     rel = torch.linalg.vector_norm(r, dim=-1) / y_norm
-    beta = predictor(params)
-    diverged = ~torch.isfinite(beta).all(dim=-1)
-    if cfg.method != "paper":
-        done = rel <= cfg.tol
-        labels = {True: "converged"}
-    else:
-        mse_ok = (r * r).mean(dim=-1) < cfg.mse_threshold
-        change = torch.linalg.vector_norm(beta - prev_beta, dim=-1) / \
-            torch.linalg.vector_norm(beta, dim=-1).clamp(min=1e-300)
-        calm += (change < cfg.fixed_point_rtol).long()
-        calm[change >= cfg.fixed_point_rtol] = 0
-        fixed = calm >= 2
-        done = mse_ok | fixed
-        labels = None
-    for j in torch.nonzero(done | diverged).flatten().tolist():
-        i = int(idx[j])
-        if bool(diverged[j]):
-            reasons[i] = "diverged"
-        elif labels:
-            reasons[i] = "converged"
-        else:
-            reasons[i] = "threshold" if bool(mse_ok[j]) else "fixed point"
-    return done | diverged, torch.nan_to_num(rel, nan=math.inf)
+    bad = guard.diverged(predictor(params), per_run=True)
+    done, labels = method.stop(state, params, X, y, rel, r)
+    for j, label in zip(torch.nonzero(done).flatten().tolist(), labels):
+        reasons[int(idx[j])] = label
+    for j in torch.nonzero(bad).flatten().tolist():
+        reasons[int(idx[j])] = "diverged"
+    return done | bad, torch.nan_to_num(rel, nan=math.inf)
 
 
 def _finalise(params, X, y, steps, reasons, start, seconds) -> TrainResult:

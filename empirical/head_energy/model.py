@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from symbolic.errors import InputError
 
+from empirical import guard
+
 
 # most gradient steps one probing or fine-tuning run may take (about a minute of CPU time at
 # the default sizes); larger requests are refused up front, not left to run for hours
@@ -144,10 +146,7 @@ def probe_head(X, labels, B, V, steps: int, lr: float, smoothing: float = 0.0) -
     V = np.array(V, float)
     for _ in range(steps):
         V -= lr * (softmax(Z @ V.T) - T).T @ Z / n
-    if not np.isfinite(V).all():
-        from symbolic.errors import ConvergenceError
-
-        raise ConvergenceError(f"head probing diverged ({steps} steps at lr {lr:g}); use a smaller lr")
+    guard.check(V, what=f"head probing ({steps} steps at lr {lr:g})", hint="use a smaller lr")
     return V
 
 
@@ -171,10 +170,10 @@ def finetune(X, labels, B, V, time: float, lr: float):
         if k % 20 == 0:        # the bound moves slowly; SVDs every step would dominate the cost
             c = 0.5 * (np.linalg.norm(V, 2) ** 2 * lam_x + np.linalg.norm(X @ B.T, 2) ** 2 / n)
         k += 1
-        if not math.isfinite(c) or k > MAX_STEPS:
+        if guard.diverged(c) or k > MAX_STEPS:
             from symbolic.errors import ConvergenceError
 
-            why = "diverged (curvature bound not finite)" if not math.isfinite(c) else \
+            why = "diverged (curvature bound not finite)" if guard.diverged(c) else \
                 f"needed more than {MAX_STEPS:.0e} steps (curvature bound {c:.3g})"
             raise ConvergenceError(f"fine-tuning {why} at time {t:.3g} of {time:g}; use a shorter ft_time")
         step = min(lr, 1.0 / c, time - t)

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from empirical import guard
 from empirical.cifar import ImageSet, protocol_split, sample_ft
 from empirical.head_energy.model import cross_entropy, feature_metrics, initial_energy, require_positive_ints
 from empirical.resnet import ResNet, reset_readout
@@ -157,7 +158,7 @@ def finetune_frozen_bn(model: ResNet, data: ImageSet, setup: HeadEnergyResNetSet
             opt.step()
             total += loss.detach() * idx.numel()
         loss_epoch = float(total) / len(y_all)             # one device sync per epoch
-        if not math.isfinite(loss_epoch):
+        if guard.diverged(loss_epoch):
             return loss_epoch, "diverged"
     return loss_epoch, "epochs"
 

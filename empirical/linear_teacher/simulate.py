@@ -117,18 +117,12 @@ def _gd(opt, loss_fn, steps: int, tol: float, what: str) -> float:
     return value
 
 
-# a loss this many times above its starting value only grows further: GD has diverged
-DIVERGENCE_FACTOR = 1e8
-
-
 def _check_diverged(loss: float, first: float, step: int, what: str) -> None:
-    """Stop a GD loop whose loss is not finite or has grown by :data:`DIVERGENCE_FACTOR`
-    (:class:`symbolic.errors.ConvergenceError`, exit 3) instead of running every step."""
-    if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first, 1e-300):
-        from symbolic.errors import ConvergenceError
+    """Stop a GD loop whose loss is not finite or has grown a lot (the one guard,
+    :mod:`empirical.guard`; ConvergenceError, exit 3) instead of running every step."""
+    from empirical import guard
 
-        raise ConvergenceError(f"{what} diverged at step {step} (loss {loss:.3g}, started at {first:.3g}); "
-                               "use a smaller learning rate")
+    guard.check(loss, first, what=what, step=step)
 
 
 def _end_to_end(layers):

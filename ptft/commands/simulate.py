@@ -23,9 +23,12 @@ def register(sub) -> dict:
                    help="first seed (default 0): seeds K..K+S-1, so runs can be extended and merged")
     p.add_argument("--max-seconds", type=float, default=0.0,
                    help="gd/mirror/paper: wall-time budget per batch of runs, 0 = none (stop reason 'time budget')")
-    p.add_argument("--method", choices=("flow", "mirror", "gd", "paper"), default="flow",
-                   help="flow: exact gradient-flow end point (default); mirror: conservation-exact steps; "
-                        "gd: gradient descent kept on the flow path; paper: lr 0.5 + threshold stop")
+    from empirical.methods import method_help
+
+    trained = method_help()                  # the registry of training methods (empirical.methods)
+    p.add_argument("--method", choices=("flow",) + tuple(trained), default="flow",
+                   help="flow: exact gradient-flow end point (default); "
+                        + "; ".join(f"{k}: {v}" for k, v in trained.items()))
     p.add_argument("--alpha-pt", type=float, help="pretrain on round(alpha_PT D) samples (default: oracle PT)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
     p.add_argument("--runs", help="also write the per-run table (CSV) to this file")
