@@ -118,7 +118,9 @@ class Init:
 
 
 def check_alphas(alphas) -> list[float]:
-    """The alpha_FT values, each checked against the registry (one line per mistake)."""
+    """The alpha_FT values (a list, or one number), each checked against the registry."""
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        alphas = [alphas]
     out = [check("alpha", a) for a in alphas]
     if not out:
         raise ParameterError("no alpha values given")
