@@ -21,6 +21,7 @@ _LAZY = {"Task": "replica.params", "Init": "replica.params", "ParameterError": "
          "SingleTask": "replica.solver", "Pretraining": "replica.solver",
          "solve_single": "replica.solver", "solve_classes": "replica.solver",
          "regime_of": "replica.regimes", "optimize_init": "replica.optimize",
+         "solve_bayes": "replica.bayes", "BayesResult": "replica.bayes",
          "PtftError": "symbolic.errors", "InputError": "symbolic.errors",
          "ConvergenceError": "symbolic.errors",
          "load_grid": "ptft.grid", "read_table": "ptft.table"}

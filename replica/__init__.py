@@ -25,11 +25,12 @@ _LAZY = {"Task": ".params", "Init": ".params", "ParameterError": ".params",
          "Accuracy": ".solver", "SolveResult": ".solver", "solve": ".solver", "solve_single": ".solver",
          "SingleTask": ".solver", "Pretraining": ".solver",
          "solve_classes": ".solver",
-         "regime_of": ".regimes", "optimize_init": ".optimize"}
+         "regime_of": ".regimes", "optimize_init": ".optimize",
+         "solve_bayes": ".bayes", "BayesResult": ".bayes"}
 
 __all__ = ["Task", "Init", "ParameterError", "Accuracy", "SolveResult", "solve", "solve_single", "solve_classes",
            "SingleTask", "Pretraining",
-           "regime_of", "optimize_init", "__version__"]
+           "regime_of", "optimize_init", "solve_bayes", "BayesResult", "__version__"]
 
 
 def __getattr__(name):
