@@ -83,6 +83,9 @@ def _cmd_simulate(args) -> int:
     if args.seeds == 1:                # a spread that does not exist is empty, and said so
         print("ptft: note: one seed has no spread: se, ci_low, ci_high, z and p_value are left empty",
               file=sys.stderr)
+    elif table[["z", "p_value"]].isna().to_numpy().any() and np.isfinite(table["gen_error"]).all():
+        print("ptft: note: z and p_value are left empty where the standard error is at rounding level "
+              "(every seed gave the same error, e.g. exact recovery)", file=sys.stderr)
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
         print(f"ptft: warning: {bad} alpha values have runs that did not converge "
