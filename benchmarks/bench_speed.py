@@ -261,7 +261,11 @@ def report(before, after, base, rows) -> str:
         b, a = before.get(row), after.get(row)
         ratio = f"{b / a:.2f}x" if a and b else "-"
         sp = f"{base['seconds_per_point_median'] / a:.0f}x" if base and a and row in ("warm", "cold") else "-"
-        lines.append(f"| {LABELS[row]} | {_fmt(row, b)} | {_fmt(row, a)} | {ratio} | {_fmt(row, TARGETS[row])} | {sp} |")
+        fb, fa = _fmt(row, b), _fmt(row, a)
+        if row == "train":          # a run stopped by its budget: its time is a lower bound
+            fb, fa = (f"> {f} (not converged)" if r.get("converged") is False else f for f, r in ((fb, before), (fa, after)))
+            ratio = (">" if before.get("converged") is False else "") + ratio
+        lines.append(f"| {LABELS[row]} | {fb} | {fa} | {ratio} | {_fmt(row, TARGETS[row])} | {sp} |")
         if f"{row}_cpu" in after:        # process rows: the CPU time too (wall time is not the cost on a shared machine)
             bc, ac = before.get(f"{row}_cpu"), after[f"{row}_cpu"]
             lines.append(f"| ... same, CPU s (user + sys, all processes) | {_fmt(row, bc)} | {_fmt(row, ac)} | "

@@ -11,6 +11,7 @@ A method is an object with
     stop(state, params, X, y, rel, r) -> (done (B,) bool, reason per done run)   the stop test
     refresh(state, X, params)                at each evaluation (re-estimate curvature, ...)
     keep(state, mask)                        drop finished runs from the state
+    target(cfg) (optional)                   the residual the progress ETA aims at (default cfg.tol)
 
 (:class:`Method` is that protocol).  Divergence is not a method's business: the training loop
 applies the one guard of :mod:`empirical.guard` to every method.

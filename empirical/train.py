@@ -285,6 +285,9 @@ class Paper:
 
     name, help, every = "paper", "the authors' protocol: lr 0.5 + threshold stop", 5000
 
+    def target(self, cfg):
+        return math.sqrt(cfg.mse_threshold)
+
     def start(self, cfg, X, y, params):
         state = _State(cfg, prev_beta=predictor(params),
                        calm=torch.zeros(y.shape[0], dtype=torch.int64, device=X.device))
@@ -355,7 +358,7 @@ def _train(X, y, params, cfg, progress) -> TrainResult:
     reasons = ["max steps"] * B
     idx = torch.arange(B, device=X.device)               # original index of each live run
     done_steps = 0
-    eta = _Eta(cfg.tol if cfg.method != "paper" else math.sqrt(cfg.mse_threshold))
+    eta = _Eta(getattr(method, "target", lambda c: c.tol)(cfg))     # the residual the ETA aims at
     while idx.numel() and done_steps < cfg.max_steps:
         chunk = min(cfg.every, cfg.max_steps - done_steps)
         for _ in range(chunk):

@@ -199,13 +199,14 @@ def _limit_value(task: Task, name: str, ratio: float, alphas) -> float:
     return float(np.mean(res.gen_error)) if ok else math.nan
 
 
-def boundary_limit(task: Task, best: Evaluation, alphas, bounds: "Bounds") -> BoundaryLimit | None:
-    """None when ``best`` is inside the box; else the objective past the walls and its limit."""
+def boundary_limit(task: Task, best: Evaluation, alphas, bounds: "Bounds", objective=None) -> BoundaryLimit | None:
+    """None when ``best`` is inside the box; else the objective past the walls and its limit
+    (``objective``: the search's warm-started objective, else a cold solve)."""
     walls = tuple(at_bounds(best.init, bounds))
     if not walls:
         return None
     x = _pushed(best.init, walls)
-    beyond = evaluate(task, init_of(x), alphas)
+    beyond = objective(x) if objective is not None else evaluate(task, init_of(x), alphas)
     far = init_of(_pushed(init_of(x), walls))            # 16 decades out: which limit it is
     name, ratio = limit_penalty(task, far)
     value = _limit_value(task, name, ratio, alphas) if name else math.nan
@@ -365,7 +366,7 @@ def optimize_init(task: Task, alphas, *, bounds: Bounds = Bounds(), grid=(9, 9, 
                          {"grid": tuple(int(n) for n in grid), "n_starts": n_starts, "bounds": box,
                           "n_solves": f.n_solves,
                           "at_bounds": at_bounds(best.init, bounds),
-                          "boundary": boundary_limit(task, best, alphas, bounds)})
+                          "boundary": boundary_limit(task, best, alphas, bounds, f)})
 
 
 def x_of(init: Init) -> np.ndarray:
