@@ -192,6 +192,7 @@ def add_init_options(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from symbolic.penalties import names as penalty_names
     from symbolic.registry import add_options
 
     parser = _Parser(prog="ptft", description="Replica theory of pretraining -> fine-tuning in diagonal linear networks.")
@@ -208,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
     add_output_options(p)
     p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
-    from symbolic.penalties import names as penalty_names
-
     p.add_argument("--penalty", default="hypent",
                    help=f"SymPy expression in b (and optionally c), or {'|'.join(penalty_names())} (default hypent)")
     p.add_argument("--alpha", default="0.01:0.5:50")
@@ -280,7 +279,8 @@ def task_from_args(args):
     from replica import Task
     from symbolic.registry import PARAMS
 
-    kw = {n: getattr(args, n) for n, q in PARAMS.items() if q.group == "task" and n not in ("rho_ft", "omega")}
+    kw = {n: getattr(args, n) for n, q in PARAMS.items()
+          if q.group == "task" and q.cli and n not in ("rho_ft", "omega")}
     if (args.rho_shared is None) != (args.rho_new is None):
         raise InputError("give both --rho-shared and --rho-new, or neither")
     if args.rho_shared is not None:

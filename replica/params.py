@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from symbolic import registry
-from symbolic.registry import LIMITS, TEACHERS, ParameterError, check, check_lambda, check_task, defaults
+from symbolic.registry import LIMITS, TEACHERS, Interval, ParameterError, check, check_lambda, check_task, defaults
 
 __all__ = ["Task", "Init", "ParameterError", "LIMITS", "TEACHERS", "check_range", "check_alphas"]
 _TASK, _INIT = defaults("task"), defaults("init")
@@ -23,8 +23,6 @@ def check_range(name: str, value: float) -> float:
 
 def _finite(name: str, value: float) -> float:
     """``value`` as a finite float (for quantities not in the registry)."""
-    from symbolic.registry import Interval
-
     return Interval().check(name, value)
 
 

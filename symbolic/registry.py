@@ -117,7 +117,8 @@ class Options:
 @dataclass(frozen=True)
 class Param:
     """One user parameter. ``group``: 'task', 'init', 'solve' or 'sim' (finite-D runs);
-    ``grid``: a GRID.toml key; ``cli``: a ``ptft`` option built by :func:`add_options`."""
+    ``grid``: a GRID.toml key; ``cli``: part of the task/initialisation option groups every
+    theory command shares (others, such as ``reg``, are added by name with :func:`add_options`)."""
 
     name: str
     symbol: str
@@ -130,6 +131,7 @@ class Param:
     cli: bool = True
 
     def check(self, value, name: str | None = None):
+        """``value`` converted and checked (``name``: the name printed, default ``self.name``)."""
         return self.constraint.check(name or self.name, value)
 
     @property

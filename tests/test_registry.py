@@ -197,3 +197,28 @@ def test_adding_a_penalty_family(monkeypatch, tmp_path):
     np.testing.assert_allclose(res.gen_error, [0.8, 0.4], rtol=1e-8)
     with pytest.raises(InputError, match="unknown built-in penalty"):
         penalties.make("no_such_penalty")
+
+
+def test_grid_key_table_in_the_docs_matches_the_registry():
+    """docs/tables.md lists exactly the registry's GRID.toml keys, with its defaults."""
+    import re
+
+    from ptft.grid import grid_keys
+
+    text = (ROOT / "docs" / "tables.md").read_text()
+    rows = re.findall(r"^\| (`[^|]+) \| [^|]+ \| .+ \| ([^|]+) \|$", text, re.M)
+    listed = {}
+    for keys, default in rows:
+        names = re.findall(r"`(\w+)`", keys)
+        defaults = [d.strip() for d in default.split(",")]
+        for i, name in enumerate(names):
+            listed[name] = defaults[i] if len(defaults) == len(names) else defaults[0]
+    assert set(listed) == set(grid_keys())
+    for name, shown in listed.items():
+        want = registry.PARAMS[name].default
+        if want is None:
+            assert shown.startswith("required") or name == "lambda_pt_rel", (name, shown)
+        elif isinstance(want, str):
+            assert shown == f'`"{want}"`', (name, shown)
+        else:
+            assert float(shown.split()[0]) == want, (name, shown)
