@@ -198,10 +198,14 @@ class _Point:
 
 
 def _solve_alpha(hh: _H, alpha: float, rtol: float) -> _Point:
-    fps = _crossings(hh, alpha)
     noiseless = hh.noise2 == 0.0
+    fps = _crossings(hh, alpha)
+    if noiseless:          # roots at the recovery floor are the exact-recovery fixed point E = 0
+        # (also a root that rounding makes where h is flat at alpha = d: at alpha = d
+        # exactly the SE creeps to 0 like 1/t, and its 'root' has no finite error bound)
+        fps = [fp for fp in fps if fp.E > 2.0 * E_FLOOR and not (fp.E < 1e-10 and not math.isfinite(fp.err))]
     # noiseless and h(u_lo) < alpha: E = 0 is a stable fixed point with phi -> -inf (alpha > d)
-    zero_wins = noiseless and hh.h[0] < alpha
+    zero_wins = noiseless and hh.h[0] <= alpha
     if noiseless and not zero_wins and not fps:
         return _Point(math.nan, math.nan, math.nan, math.nan, "unresolved", False, 0,
                       "no fixed point above the recovery floor")
