@@ -13,6 +13,12 @@ Measures
 Prints a markdown table and writes all numbers to ``benchmarks/results/solver.json``.
 
     python benchmarks/bench_solver.py [--quick]
+    python benchmarks/bench_solver.py --compare /path/to/other/checkout [--quick]
+
+``--compare`` times the per-point figures (warm curve point, isolated cold point, cached first
+call, anisotropic + imperfect PT point) of this checkout and of another one side by side, in
+alternating subprocesses in one run (each with its own kernel cache), and reports the ratios;
+results in ``benchmarks/results/solver_compare.json``.
 """
 from __future__ import annotations
 
@@ -241,11 +247,108 @@ def check_targets(cold, rows, base):
     return misses
 
 
+ANISO_ALPHAS = np.linspace(0.05, 0.6, 12)
+
+
+def measure_points(quick):
+    """Per-point times of the code on sys.path (run in a subprocess by --compare): warm curve
+    point and isolated cold point per regime x task, the anisotropic + imperfect PT point."""
+    from replica import Init, Task, solve
+    from replica.anisotropic import InputVariances, solve_anisotropic
+
+    solve(Task(), Init(), [0.2])
+    reps = 3 if quick else 5
+    out = {"warm_curve_ms": {}, "single_ms": {}, "converged": {}, "max_est_rel": {}}
+    for rname, (lam, gam) in REGIMES.items():
+        init = Init(c_pt=C_PT, lambda_pt=lam, gamma_ft=gam)
+        for tname, (omega, rho_ft) in TASKS.items():
+            task = Task(rho_pt=RHO_PT, rho_ft=rho_ft, omega=omega)
+            key = f"{rname}|{tname}"
+            res = solve(task, init, CURVE)
+            med, _ = _median_time(lambda: solve(task, init, CURVE), reps)
+            out["warm_curve_ms"][key] = 1e3 * med / CURVE.size
+            out["converged"][key] = bool(res.converged.all())
+            out["max_est_rel"][key] = float(np.max(res.gen_error_err / np.maximum(res.gen_error, 1e-300)))
+            singles = [_median_time(lambda a=a: solve(task, init, [a]), reps)[0] for a in (0.05, 0.2, 0.4)]
+            out["single_ms"][key] = 1e3 * statistics.median(singles)
+    task, init = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5), Init(c_pt=1e-3)
+    var = InputVariances.mixture([(0.5, 0.5), (0.5, 2.0)])
+    solve_anisotropic(task, init, ANISO_ALPHAS[:2], var, alpha_pt=0.5)
+    med, _ = _median_time(lambda: solve_anisotropic(task, init, ANISO_ALPHAS, var, alpha_pt=0.5), 2 if quick else 3)
+    out["aniso_imperfect_ms"] = 1e3 * med / ANISO_ALPHAS.size
+    return out
+
+
+def _cached_first_call(code, cache, runs):
+    env = dict(os.environ, PTFT_CACHE_DIR=cache, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(code))
+    times = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-c", COLD_SNIPPET], env=env, capture_output=True, text=True,
+                              cwd=str(code))
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr)
+        times.append(float(proc.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def compare(other, quick, rounds=2):
+    """This checkout ('after') and ``other`` ('before'), alternating, each round in fresh
+    subprocesses; per key the median over rounds, and before/after ratios."""
+    codes = {"before": Path(other).resolve(), "after": HERE.parent}
+    got = {k: [] for k in codes}
+    firsts = {k: [] for k in codes}
+    with tempfile.TemporaryDirectory(prefix="ptft-cmp-") as tmp:
+        for r in range(rounds):
+            for label, code in codes.items():
+                cache = str(Path(tmp) / label)
+                env = dict(os.environ, PTFT_CACHE_DIR=cache, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(code))
+                cmd = [sys.executable, str(HERE / "bench_solver.py"), "--measure-json"] + (["--quick"] if quick else [])
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(code))
+                if proc.returncode != 0:
+                    raise RuntimeError(proc.stderr)
+                got[label].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                firsts[label] += _cached_first_call(code, cache, 2)
+                print(f"  round {r + 1} {label} done", flush=True)
+    med = {}
+    for label, runs in got.items():
+        m = {"cached_first_call_s": statistics.median(firsts[label]),
+             "aniso_imperfect_ms": statistics.median(x["aniso_imperfect_ms"] for x in runs)}
+        for field in ("warm_curve_ms", "single_ms"):
+            m[field] = {k: statistics.median(x[field][k] for x in runs) for k in runs[0][field]}
+        m["converged"] = runs[-1]["converged"]
+        m["max_est_rel"] = runs[-1]["max_est_rel"]
+        med[label] = m
+    b, a = med["before"], med["after"]
+    lines = ["| what | before | after | before/after |", "|---|---:|---:|---:|"]
+    for field, unit in (("warm_curve_ms", "ms"), ("single_ms", "ms")):
+        for k in a[field]:
+            lines.append(f"| {field} {k} | {b[field][k]:.3f} {unit} | {a[field][k]:.3f} {unit} | "
+                         f"{b[field][k] / a[field][k]:.2f} |")
+        mb, ma = statistics.median(b[field].values()), statistics.median(a[field].values())
+        lines.append(f"| **{field} median** | {mb:.3f} {unit} | {ma:.3f} {unit} | {mb / ma:.2f} |")
+    for field, unit in (("cached_first_call_s", "s"), ("aniso_imperfect_ms", "ms")):
+        lines.append(f"| {field} | {b[field]:.3f} {unit} | {a[field]:.3f} {unit} | {b[field] / a[field]:.2f} |")
+    return {"codes": {k: str(v) for k, v in codes.items()}, "rounds": rounds, "median": med, "raw": got,
+            "first_calls": firsts, "markdown": "\n".join(lines), "machine": machine_info()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, single points and baseline points")
     ap.add_argument("--out", default=str(HERE / "results" / "solver.json"))
+    ap.add_argument("--compare", help="another checkout to time side by side with this one")
+    ap.add_argument("--measure-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.measure_json:
+        print(json.dumps(measure_points(args.quick)))
+        return
+    if args.compare:
+        res = compare(args.compare, args.quick)
+        print(res["markdown"])
+        out = HERE / "results" / "solver_compare.json"
+        out.write_text(json.dumps(res, indent=1))
+        print(f"wrote {out}")
+        return
 
     t_start = time.perf_counter()
     print("cold first call ...", flush=True)

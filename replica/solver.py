@@ -102,15 +102,28 @@ class _Point:
     jac: np.ndarray
 
 
-def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start) -> _Point:
-    """Newton from ``start``; else (or if it fails) the bracketed nested solve from the cold
-    guess, whose bracketing cannot fail on the monotone 1-D reductions, then a Newton polish."""
+def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_jac=None) -> _Point:
+    """From ``start``: chord steps with a neighbour's Jacobian ``start_jac`` (one evaluation
+    each, then a fresh Jacobian at the root), else Newton; else (or if it fails) the bracketed
+    nested solve from the cold guess, whose bracketing cannot fail on the monotone 1-D
+    reductions, then a Newton polish."""
     args = (alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par, classes.svar,
             acc.ksd, acc.h_max, acc.m_min)
     per = np.zeros((classes.weight.size, 7))
     jac = np.full(4, np.nan)
     nev = 0
     ok = False
+    if start is not None and start_jac is not None and np.isfinite(start_jac).all():
+        jac[:] = start_jac
+        # the residual need not go below what moves gen_error by 1e-3 rtol (the estimate counts it)
+        tol = min(max(1e-3 * acc.rtol, acc.tol), 1e-11)
+        ls, lt, f1, f2, ok, k = kern.solve_chord(start[0], start[1], *args, per, tol, 8, jac)
+        nev += k
+        if ok:      # per and f1, f2 are current at the root; the Jacobian there, fresh
+            kern.jacobian_at(ls, lt, f1, f2, *args, np.empty_like(per), jac)
+            e_err = float((classes.weight * classes.svar) @ per[:, 1])
+            return _Point(ls, lt, f1, f2, e_err, 0, True, nev + 2, per, jac)
+        jac[:] = np.nan
     if start is not None:
         ls, lt, f1, f2, ok, k = kern.solve_newton(start[0], start[1], *args, per, acc.tol, acc.max_newton, jac)
         nev += k
@@ -186,11 +199,11 @@ def _polish(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point) -> _Po
     return _Point(ls, lt, f1, f2, e_err, 0, True, k + 3, per, jac)
 
 
-def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start):
+def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_jac=None):
     """Solve, estimate, and refine the rule until the estimate meets acc.rtol; a point that
     meets it is cross-checked against the rule at half the step before it is accepted.
     Returns (point, estimate, met, evaluations)."""
-    pt = _solve_point(kern, classes, alpha, noise2, reg, acc, start)
+    pt = _solve_point(kern, classes, alpha, noise2, reg, acc, start, start_jac)
     nev = pt.nev
     level = 0
     polished = False
@@ -255,12 +268,16 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
     nevs = np.zeros(n, np.int64)
     svar = classes.svar
     start = None
+    prev = []        # (alpha, ls, lt) of the last converged interior points: the predictor
+    prev_jac = []    # and the Jacobians at the last two (chord steps)
     for i in _progress(order, progress):
         alpha = float(alphas[i])
         if reg == 0.0 and alpha >= 1.0:
             _closed_form(i, alpha, noise, classes, out, gerr, conv, phase)
             continue
-        pt, est, met, nevs[i] = _certified_point(kern, classes, alpha, noise**2, reg, acc, start)
+        pt, est, met, nevs[i] = _certified_point(kern, classes, alpha, noise**2, reg, acc,
+                                                 _predict(prev, alpha) if start is not None else None,
+                                                 _predict_jac(prev, prev_jac, alpha) if start is not None else None)
         res = max(abs(pt.f1), abs(pt.f2))
         if pt.status == 1 or (pt.status == 0 and abs(pt.e_err) <= _RECOVERY_E):   # exact recovery
             for key in ("gen", "par", "err", "sigma", "tau", "res"):
@@ -280,10 +297,41 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
                        and math.isfinite(out["sigma"][i]) and math.isfinite(out["tau"][i]))
         phase[i] = "interior"
         start = (pt.ls, pt.lt) if conv[i] else None
+        prev = (prev + [(alpha, pt.ls, pt.lt)])[-3:] if conv[i] else []
+        prev_jac = (prev_jac + [pt.jac.copy()])[-2:] if conv[i] else []
     result = SolveResult(alphas, out["gen"], out["gen"] + noise**2, out["sigma"], out["tau"], gerr,
                          out["act"], out["res"], conv, phase.astype(str), nevs, classes.group_names,
                          dict(info or {}), out["err"])
     return result, out["par"]
+
+
+def _predict(prev, alpha):
+    """Warm start for Newton: the polynomial through the last (up to three) converged points,
+    extrapolated in alpha (error O(dalpha^3) on a smooth curve; chord steps then converge in
+    about two evaluations), else the last point."""
+    if not prev:
+        return None
+    ls = lt = 0.0
+    for j, (aj, sj, tj) in enumerate(prev):
+        wgt = 1.0
+        for m, (am, _, _) in enumerate(prev):
+            if m != j:
+                if am == aj:
+                    return prev[-1][1:]
+                wgt *= (alpha - am) / (aj - am)
+        ls += wgt * sj
+        lt += wgt * tj
+    return ls, lt
+
+
+def _predict_jac(prev, jacs, alpha):
+    """The Jacobian for chord steps: linear in alpha through the last two points' Jacobians."""
+    if not jacs:
+        return None
+    if len(jacs) < 2 or len(prev) < 2 or prev[-1][0] == prev[-2][0]:
+        return jacs[-1]
+    f = (alpha - prev[-1][0]) / (prev[-1][0] - prev[-2][0])
+    return jacs[-1] + f * (jacs[-1] - jacs[-2])
 
 
 def _exp(v: float) -> float:
