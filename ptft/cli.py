@@ -303,8 +303,23 @@ def init_from_args(args):
 
 def check_out(out: str | None, default: str | None = None) -> str:
     """Absolute output path (``out`` or ``default``, symlinks followed), checked before any
-    work is done: its directory must exist and it must not be a directory (one line)."""
-    return resolve_target(out or default)
+    work is done: its directory must exist and be writable, the name must fit the file
+    system, and it must not be a directory (one line)."""
+    from numerics.atomic import OutputError, _is_special
+
+    target = resolve_target(out or default)
+    if _is_special(target):            # /dev/stdout and the like are written directly
+        return target
+    directory = os.path.dirname(target)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"--out: directory {directory} is not writable")
+    try:
+        name_max = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.path.basename(target)) + 16 > name_max:      # + room for the temporary file's suffix
+        raise OutputError(f"--out: the file name is longer than this file system allows ({name_max})")
+    return target
 
 
 def save_png_atomic(fig, out: str, **savefig_kw) -> None:
@@ -430,6 +445,9 @@ def main(argv=None) -> int:
             print(f"ptft {_version()}")
             return 0
         args = build_parser().parse_args(argv)
+        for option in ("out", "runs"):    # an unusable output fails now, not after the work
+            if getattr(args, option, None) and args.command != "table":
+                check_out(getattr(args, option))
         return args._handlers[args.command](args)
     except PtftError as err:
         print(f"ptft: error: {err.one_line()}", file=sys.stderr)

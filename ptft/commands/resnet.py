@@ -148,6 +148,9 @@ def _cmd_resnet(args) -> int:
     from empirical.resnet_train import preset
 
     check_int("--seeds", args.seeds, 1, 1000)
+    check_int("--digits-size", args.digits_size, 8, 64)
+    if args.digits_noise is not None and not 0.0 <= args.digits_noise <= 10.0:
+        raise InputError(f"--digits-noise must lie in [0, 10], got {args.digits_noise}")
     for option in ("pt_epochs", "ft_epochs"):
         if getattr(args, option) is not None:
             check_int(f"--{option.replace('_', '-')}", getattr(args, option), 1, 10**5)
