@@ -117,12 +117,12 @@ def _draw_plane(axs, plane: Plane, ax_vals: dict, thr: Thresholds) -> None:
     for ax, (val, title, cmap, lim) in zip(axs[:2], panels):
         mesh = ax.pcolormesh(x, y, val, cmap=cmap, vmin=lim[0], vmax=lim[1], shading="auto")
         plt.colorbar(mesh, ax=ax, fraction=0.046)
-        ax.set_title(f"{plane.label}: {title}")
+        ax.set_title(f"{plane.label}: {title}", y=1.0)     # a fixed y skips the title-vs-ticks layout pass
     axs[2].pcolormesh(x, y, regime_rgb(ax_vals["l_order"], ax_vals["pd_norm"]), shading="auto")
     axs[2].contour(x, y, ax_vals["l_order"], levels=[thr.l_rich], colors="white", linewidths=1.2)
     axs[2].contour(x, y, ax_vals["pd_norm"], levels=[thr.dependence], colors="white", linewidths=1.2,
                    linestyles="--")
-    axs[2].set_title(f"{plane.label}: regime")
+    axs[2].set_title(f"{plane.label}: regime", y=1.0)
     for xm, ym, name in _MARKS.get(plane.label, []):
         axs[2].plot(xm, ym, "o", ms=7, mfc=REGIME_COLORS[name], mec="white")
         axs[2].annotate(name, (xm, ym), textcoords="offset points", xytext=(6, 4), color="white", weight="bold")
