@@ -120,5 +120,17 @@ def _cmd_optimize(args) -> int:
                  f"{' (lower: the infimum lies outside the box)' if lim.beyond.value < res.best.value else ''}\n")
         if lim.limit:
             head += f"      limit there: {lim.limit}, objective {lim.limit_value:.6g} (replica of that penalty)\n"
+    head += _limit_line(task, alphas, res.best.value)
     write_atomic(_render(res.to_frame(), args.format, head), args.out)
     return 0 if res.best.ok else EXIT_NOCONV
+
+
+def _limit_line(task, alphas, value: float) -> str:
+    """The gap of the optimum to the Bayes-optimal and AMP errors (same mean over alphas)."""
+    from replica.bayes import solve_bayes
+
+    lim = solve_bayes(task, alphas)
+    bayes, amp = float(lim.bayes_error.mean()), float(lim.amp_error.mean())
+    flag = "" if lim.converged.all() else " (limit not certified at some alpha)"
+    return (f"limit (PT support known): Bayes-optimal {bayes:.6g}, AMP {amp:.6g}; gap of the optimum to Bayes "
+            f"{value - bayes:.6g}, to AMP {value - amp:.6g}{flag}\n")
