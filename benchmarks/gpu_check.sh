@@ -36,6 +36,7 @@ step() {            # step NAME LIMIT_S COMMAND...: run with a time cap, record 
 step fig3_d5000 300 python -m ptft.cli figure fig3 --device cuda --seeds 10 --out "$OUT_DIR/fig3_d5000.png"
 step resnet18 150 python benchmarks/bench_resnet.py --device cuda --depth 18 --width 64 --out "$OUT_DIR/resnet_cuda.json"
 step train_steps 60 python benchmarks/bench_simulate.py --device cuda --quick --out "$OUT_DIR/simulate_cuda.json"
+step amp_torch 60 python -m ptft.cli bayes --omega 0.5 --noise 0.1 --alpha 0.3 --simulate --dim 8000 --seeds 16 --device cuda --format csv --out "$OUT_DIR/amp_cuda.csv"
 
 ( IFS=,; echo "{${status[*]}}" ) > "$OUT_DIR/gpu_check.json"
 cat "$OUT_DIR/gpu_check.json"
