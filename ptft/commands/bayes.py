@@ -50,6 +50,11 @@ def _cmd_bayes(args) -> int:
         raise InputError(f"--damping must lie in (0, 1], got {args.damping}")
     if args.device not in ("cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda, got {args.device!r}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
     check_samples(alphas, args.dim)
     check_memory("the batched design (seeds x N x D)", 8.0 * args.seeds * max(alphas) * args.dim ** 2)
     from empirical.amp import compare_with_se
