@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target relative error of gen_error (default 1e-8); a point whose error estimate "
                         "gen_error_err misses it after refinement is flagged converged=False")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p.add_argument("--bayes", action="store_true",
+                   help="add bayes_error, amp_error (the limit with the PT support known) and efficiency")
     add_output_options(p)
     p = sub.add_parser("single", help="single-task replica curve for any convex penalty Q(b)")
     p.add_argument("--penalty", default="hypent",
@@ -401,7 +403,23 @@ def _cmd_solve(args) -> int:
     result = solve(task_from_args(args), init_from_args(args), parse_alphas(args.alpha),
                    reg=check_range("reg", args.reg), progress=args.progress,
                     rtol=args.rtol)
+    if getattr(args, "bayes", False):
+        return _solve_with_limit(result, args)
     return finish_result(result, args)
+
+
+def _solve_with_limit(result, args) -> int:
+    from ptft.commands.bayes import bayes_columns
+    from replica.solver import flag_nonfinite
+
+    result = flag_nonfinite(result)
+    frame = result.to_frame()
+    bayes_columns(frame, task_from_args(args))
+    ok = bool(result.converged.all() and frame["limit_converged"].all())
+    if args.format == "table":
+        frame = frame[["alpha", "gen_error", "bayes_error", "amp_error", "efficiency", "converged", "phase"]]
+    code = finish_frame(frame, args, required=["gen_error", "bayes_error", "amp_error"])
+    return code or (0 if ok else EXIT_NOCONV)
 
 
 def _cmd_single(args) -> int:

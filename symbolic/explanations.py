@@ -2,6 +2,7 @@
 what the check establishes, in words. ``tests/test_symbolic.py`` requires one for every check."""
 
 EXPLANATIONS = {
+    "immse_identity": "The mutual information of the Gaussian scalar channel grows at half the minimum mean-square error (I-MMSE), the identity behind the Bayes-optimal potential of ptft bayes.",
     "conserved_space_dimension": "The conserved quadratic forms of the plus/minus network span exactly a 4-dimensional space, so the four named invariants are all there are.",
     "conserved_lambda_plus_dt": "lambda+ = (w+)^2 - (v+)^2 does not change along gradient flow.",
     "conserved_lambda_minus_dt": "lambda- = (w-)^2 - (v-)^2 does not change along gradient flow.",

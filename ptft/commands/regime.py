@@ -145,8 +145,10 @@ def _cmd_optimize(args) -> int:
                  f"{' (lower: the infimum lies outside the box)' if lim.beyond.value < res.best.value else ''}\n")
         if lim.limit:
             head += f"      limit there: {lim.limit}, objective {lim.limit_value:.6g} (replica of that penalty)\n"
-    write_atomic(_render(_optimize_frame(res, task, alphas), args.format, head), args.out)
-    bad = _unconverged(_optimize_frame(res, task, alphas))
+    limit_line, limit_cols = _limit(task, alphas, res.best.value)
+    frame = _optimize_frame(res, task, alphas).assign(**limit_cols)
+    write_atomic(_render(frame, args.format, head + limit_line), args.out)
+    bad = _unconverged(frame)
     if not res.best.ok or bad:
         print(f"ptft: warning: {'the optimum' if not res.best.ok else f'{bad} rows'} did not converge "
               "(converged = False); its objective is not certified", file=sys.stderr)
@@ -176,3 +178,16 @@ def _optimize_frame(res, task, alphas):
         frame.loc[optimum, "limit_penalty"] = lim.limit or ""
         frame.loc[optimum, "limit_objective"] = lim.limit_value
     return with_parameters(frame, task)
+
+
+def _limit(task, alphas, value: float) -> tuple[str, dict]:
+    """The gap of the optimum to the Bayes-optimal and AMP errors (same mean over alphas), as a
+    line for the text head and as columns (so csv/json carry it too)."""
+    from replica.bayes import solve_bayes
+
+    lim = solve_bayes(task, alphas)
+    bayes, amp = float(lim.bayes_error.mean()), float(lim.amp_error.mean())
+    flag = "" if lim.converged.all() else " (limit not certified at some alpha)"
+    cols = {"bayes_error_mean": bayes, "amp_error_mean": amp, "bayes_converged": bool(lim.converged.all())}
+    return (f"limit (PT support known): Bayes-optimal {bayes:.6g}, AMP {amp:.6g}; gap of the optimum to Bayes "
+            f"{value - bayes:.6g}, to AMP {value - amp:.6g}{flag}\n"), cols
