@@ -56,6 +56,10 @@ def _real_roots(arg, whole) -> set:
         raise PenaltyError(f"penalty '{whole}': a kink whose position depends on c is not supported")
     if b not in arg.free_symbols:
         return set()
+    inner = {a: sp.Dummy() for a in arg.atoms(*_SWITCHING)}
+    if not arg.xreplace(inner).is_polynomial(b, *inner.values()):   # keeps solveset fast and exact
+        raise PenaltyError(f"penalty '{whole}': kinks are located only where the argument of "
+                           "Abs/Max/Min/sign is polynomial in b")
     roots = sp.solveset(sp.Eq(arg, 0), b, domain=sp.S.Reals)
     if not isinstance(roots, sp.FiniteSet) or len(roots) > _MAX_BREAKS:
         raise PenaltyError(f"penalty '{whole}': cannot locate its kinks (not a finite set of points)")
