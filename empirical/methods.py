@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Protocol, runtime_checkable
 
+from symbolic.errors import InputError
+
 
 @runtime_checkable
 class Method(Protocol):
@@ -58,7 +60,7 @@ def register(name: str, method, *, help: str = "") -> None:
     """Add (or replace) the training method ``name``: an object following :class:`Method`, or
     "module:attribute" naming one (imported when first used)."""
     if not (isinstance(name, str) and name.isidentifier() and name != "flow"):
-        raise ValueError(f"a training method name must be an identifier other than 'flow', got {name!r}")
+        raise InputError(f"a training method name must be an identifier other than 'flow', got {name!r}")
     _REGISTRY[name] = _Entry(help or getattr(method, "help", ""), method)
 
 
@@ -76,10 +78,10 @@ def method_help() -> dict[str, str]:
 
 
 def get_method(name: str) -> Method:
-    """The method registered as ``name`` (ValueError for an unknown name)."""
+    """The method registered as ``name`` (InputError, exit 2, for an unknown name)."""
     entry = _REGISTRY.get(name)
     if entry is None:
-        raise ValueError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
+        raise InputError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
     if isinstance(entry.target, str):
         module, _, attr = entry.target.partition(":")
         obj = getattr(import_module(module), attr)

@@ -68,7 +68,7 @@ class GDConfig:
     eval_every: int = 0            # 0: the method's own (100 for gd/mirror/accel, 5000 for paper)
 
     def __post_init__(self):
-        get_method(self.method)                  # ValueError for a name nobody registered
+        get_method(self.method)                  # InputError for a name nobody registered
         for name in ("kappa", "path_tol", "tol", "lr", "mse_threshold", "fixed_point_rtol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
