@@ -78,7 +78,7 @@ def method_help() -> dict[str, str]:
 
 
 def get_method(name: str) -> Method:
-    """The method registered as ``name`` (InputError for an unknown name)."""
+    """The method registered as ``name`` (InputError, exit 2, for an unknown name)."""
     entry = _REGISTRY.get(name)
     if entry is None:
         raise InputError(f"method must be one of {', '.join(_REGISTRY)}, got {name!r}")
