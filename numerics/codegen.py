@@ -9,6 +9,7 @@ compiled machine code from ``__pycache__`` without touching SymPy.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -69,18 +70,27 @@ def _fallback_dir(wanted: Path) -> Path:
 
 
 def _fingerprint(identity: str) -> str:
-    """Hash of the penalty identity, the generator, the template, the symbolic sources
-    (a change in any derivation regenerates) and the Numba version."""
+    """Hash of the penalty identity and of everything the generated code derives from."""
+    h = hashlib.sha256(_sources_digest())
+    h.update(identity.encode())
+    return h.hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=1)
+def _sources_digest() -> bytes:
+    """The generator, the template, the symbolic sources (a change in any derivation
+    regenerates) and the Numba and Python versions, hashed once per process: re-reading the
+    sources on every solve cost ~3 ms a call."""
     import numba
 
     h = hashlib.sha256()
-    for part in (identity, GENERATOR_VERSION, numba.__version__, sys.version):
+    for part in (GENERATOR_VERSION, numba.__version__, sys.version):
         h.update(part.encode())
     h.update(_TEMPLATE.read_bytes())
     h.update(Path(__file__).read_bytes())
     for src in sorted(_SYMBOLIC.glob("*.py")):
         h.update(src.read_bytes())
-    return h.hexdigest()[:20]
+    return h.digest()
 
 
 def _function(name: str, args: str, expr) -> str:
