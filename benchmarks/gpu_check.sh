@@ -10,6 +10,9 @@
 # 4. Network training to the flow end point on CUDA, D = 1000, alpha 0.5, mixed and rich settings,
 #    every registered method (accel, mirror, gd; 30 s budget each), with the distance to the exact
 #    flow minimiser (the CPU row of benchmarks/bench_speed.py, on the GPU), capped at 240 s.
+# 5. Finite-D AMP (Bayes denoiser, torch) at D = 8000, 16 seeds, against the state evolution.
+# GPU_CHECK_STEPS="name ..." runs a subset; FIG3_SEEDS (default 10) sets step 1's seeds, TRAIN_BUDGET
+# (default 30) step 4's seconds per run.
 # Each step's wall time and exit status go to OUT_DIR/gpu_check.json; the figure, its CSV and the
 # benchmark JSONs go to OUT_DIR.  Without CUDA it says so on stderr and exits 2 before doing anything.
 set -u
@@ -27,6 +30,8 @@ nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null | 
 status=()
 step() {            # step NAME LIMIT_S COMMAND...: run with a time cap, record wall time and exit code
     local name=$1 limit=$2; shift 2
+    # GPU_CHECK_STEPS="amp_torch train_to_flow" runs only the steps named (default: all)
+    if [ -n "${GPU_CHECK_STEPS:-}" ] && [[ " $GPU_CHECK_STEPS " != *" $name "* ]]; then return 0; fi
     local t0=$(date +%s.%N)
     timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1
     local rc=$?
@@ -36,10 +41,10 @@ step() {            # step NAME LIMIT_S COMMAND...: run with a time cap, record 
     status+=("\"$name\": {\"rc\": $rc, \"wall_s\": $dt, \"limit_s\": $limit}")
 }
 
-step fig3_d5000 300 python -m ptft.cli figure fig3 --device cuda --seeds 10 --out "$OUT_DIR/fig3_d5000.png"
+step fig3_d5000 300 python -m ptft.cli figure fig3 --device cuda --seeds "${FIG3_SEEDS:-10}" --out "$OUT_DIR/fig3_d5000.png"
 step resnet18 150 python benchmarks/bench_resnet.py --device cuda --depth 18 --width 64 --out "$OUT_DIR/resnet_cuda.json"
 step train_steps 60 python benchmarks/bench_simulate.py --device cuda --quick --out "$OUT_DIR/simulate_cuda.json"
-BENCH_SPEED_DEVICE=cuda BENCH_SPEED_TRAIN_BUDGET=30 \
+BENCH_SPEED_DEVICE=cuda BENCH_SPEED_TRAIN_BUDGET=${TRAIN_BUDGET:-30} \
     step train_to_flow 240 python benchmarks/bench_speed.py --child train --quick
 cp "$OUT_DIR/train_to_flow.log" "$OUT_DIR/train_to_flow_cuda.json" 2>/dev/null
 step amp_torch 60 python -m ptft.cli bayes --omega 0.5 --noise 0.1 --alpha 0.3 --simulate --dim 8000 --seeds 16 --device cuda --format csv --out "$OUT_DIR/amp_cuda.csv"
