@@ -7,6 +7,8 @@ metrics per run (docs/head_energy.md).
 """
 from __future__ import annotations
 
+import math
+
 from ptft.cli import (InputError, add_output_options, check_memory, check_out, check_seed,
                          finish_frame, parse_float_list, parse_int_list)
 
@@ -43,9 +45,12 @@ def setup_from_args(args):
     from empirical.head_energy import HeadEnergySetup
 
     check_seed("--seed", args.seed)
-    for option in ("dim", "n_samples", "features", "classes"):     # lower bounds: HeadEnergySetup
-        if getattr(args, option) > 10**6:
-            raise InputError(f"--{option.replace('_', '-')} must be <= 1000000, got {getattr(args, option)}")
+    # lower bounds: HeadEnergySetup; upper bounds keep one run within seconds to minutes
+    for option, high in (("dim", 1000), ("n_samples", 5000), ("features", 1000), ("classes", 100)):
+        if getattr(args, option) > high:
+            raise InputError(f"--{option.replace('_', '-')} must be <= {high}, got {getattr(args, option)}")
+    if not (math.isfinite(args.head_scale) and abs(args.head_scale) <= 1e3):
+        raise InputError(f"--head-scale must be a finite number with |value| <= 1000, got {args.head_scale}")
     check_memory("--dim x --n-samples", 8.0 * args.dim * max(args.n_samples, args.features))
     return HeadEnergySetup(dim=args.dim, n_samples=args.n_samples, features=args.features,
                            classes=args.classes, overlap=args.overlap, head_scale=args.head_scale,

@@ -19,6 +19,8 @@ MAX_DIM = 100_000         # dimensions d of the linear-teacher problems
 MAX_STEPS = 10**6         # GD steps per training stage (ntk)
 MAX_DISTANCE = 1e6        # ||theta_S - theta_T|| / ||theta_T||
 MAX_N = 10**9             # sample sizes n of the risk curves (int64 arithmetic stays exact)
+MAX_NTK_SAMPLES = 4000    # ntk --n-source / --n-target (kernel solves ~ n^3: seconds at 4000)
+MIN_DEEP_LR = 1e-3        # deep: GD needs ~1/lr steps; below this it would run for hours
 
 FIGURES = {"linear-teacher": "ptft.figures.linear_teacher:make_figure"}
 
@@ -212,10 +214,10 @@ def _cmd_deep(args) -> int:
     check_seed("--seed", args.seed)
     if not 1 <= args.n < args.dim:
         raise InputError(f"need 1 <= --n < --dim, got dim={args.dim}, n={args.n}")
-    if not (-1 < args.cosine < 1 and 1e-6 <= args.scale <= 1e4 and 0 < args.lr < 1):
+    if not (-1 < args.cosine < 1 and 1e-6 <= args.scale <= 1e4 and MIN_DEEP_LR <= args.lr < 1):
         # outside [1e-6, 1e4] the dual Newton solve of the implicit bias loses its tolerance
         # (NaN at 1e-320, an absolute residual of 2e-11 at 1e6)
-        raise InputError("need -1 < --cosine < 1, 1e-6 <= --scale <= 1e4 and 0 < --lr < 1, got "
+        raise InputError(f"need -1 < --cosine < 1, 1e-6 <= --scale <= 1e4 and {MIN_DEEP_LR:g} <= --lr < 1, got "
                          f"cosine={args.cosine:g}, scale={args.scale:g}, lr={args.lr:g}")
     import torch
 
@@ -231,8 +233,9 @@ def _cmd_ntk(args) -> int:
     if any(not 0 <= v <= MAX_DISTANCE for v in distances):
         raise InputError(f"--distance values must be finite numbers in [0, {MAX_DISTANCE:g}], got '{args.distance}'")
     check_int("--dim", args.dim, 2, 10_000)
-    check_int("--n-source", args.n_source, 1, 100_000)
-    check_int("--n-target", args.n_target, 1, 100_000)
+    # the NTK prediction solves with (n_source + n_target)-sized kernel matrices: cubic cost
+    check_int("--n-source", args.n_source, 1, MAX_NTK_SAMPLES)
+    check_int("--n-target", args.n_target, 1, MAX_NTK_SAMPLES)
     check_int("--width", args.width, 2, 10**6)
     check_int("--steps", args.steps, 1, MAX_STEPS)
     check_seed("--seed", args.seed)
