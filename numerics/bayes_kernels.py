@@ -24,6 +24,7 @@ _SQ2PI = math.sqrt(2.0 * math.pi)
 _H_MAX = 0.2          # largest step in t (the Gaussian weight alone needs far less)
 _SHARP = 0.4          # step <= _SHARP / (slope of the posterior logit at its switch)
 _CUT = 13.0           # |t| beyond the last feature: the Gaussian weight is < 1e-36 there
+_WIN = 40.0          # window: where a log-bound of the integrand is within _WIN of its maximum
 _N_MAX = 400_000      # safety cap on nodes (reached only for absurd inputs; the estimate shows it)
 
 
@@ -84,11 +85,84 @@ def _softmax3(a, b, c):
 
 
 @njit(cache=True, error_model="numpy")
+def _cap(t, s, b):
+    """g(t) = -t^2/2 + min(0, s (t - b)): a concave bound on the log of a Gaussian weight times a
+    squared posterior weight that switches off (or on) with slope s at t = b."""
+    return -0.5 * t * t + min(0.0, s * (t - b))
+
+
+@njit(cache=True, error_model="numpy")
+def _cap_max(s, b):
+    """max of _cap: at the peak of one of its two concave pieces (t = 0, t = s) or at their
+    crossing t = b. Returns (t_max, g_max)."""
+    best_t, best = 0.0, _cap(0.0, s, b)
+    for t in (s, b):
+        g = _cap(t, s, b)
+        if g > best:
+            best_t, best = t, g
+    return best_t, best
+
+
+@njit(cache=True, error_model="numpy")
+def _cap_window(s, b, thr):
+    """[lo, hi] = {t : _cap(t) >= thr} (an interval: _cap is concave); lo > hi when empty."""
+    tm, gm = _cap_max(s, b)
+    if gm < thr:
+        return 1.0, -1.0
+    far = abs(tm) + math.sqrt(max(-2.0 * thr, 0.0)) + 1.0     # _cap <= -t^2/2 < thr beyond
+    ends = np.empty(2)
+    for j in range(2):
+        inner, outer = tm, tm + (far if j == 1 else -far)
+        for _ in range(60):
+            mid = 0.5 * (inner + outer)
+            if _cap(mid, s, b) >= thr:
+                inner = mid
+            else:
+                outer = mid
+        ends[j] = outer
+    return ends[0], ends[1]
+
+
+@njit(cache=True, error_model="numpy")
+def _trap_fixed(null, lo, hi, h, kk, l0, lh):
+    """Trapezoid rules (steps ~h and 2h) on [lo, hi] of the null (w = sigma t) or atom (w = A +
+    sigma t) integrand. The integrand is analytic and negligible at both ends (or even about
+    lo = 0), so the rule converges geometrically and the two steps give an error estimate."""
+    if hi <= lo:
+        return 0.0, 0.0
+    n = min(int(math.ceil((hi - lo) / h)), _N_MAX)
+    n = max(n + n % 2, 2)
+    hn = (hi - lo) / n
+    a1 = 0.0
+    a2 = 0.0
+    for i in range(n + 1):
+        t = lo + i * hn
+        if null:          # logits of (0, +A, -A); error A (p+ - p-)
+            q0, qp, qm = _softmax3(l0, lh + kk * t - 0.5 * kk * kk, lh - kk * t - 0.5 * kk * kk)
+            e = qp - qm
+        else:             # error A (p0 + 2 p-)
+            q0, qp, qm = _softmax3(l0, lh + kk * t + 0.5 * kk * kk, lh - kk * t - 1.5 * kk * kk)
+            e = q0 + 2.0 * qm
+        f = math.exp(-0.5 * t * t) * e * e
+        w = 0.5 if i == 0 or i == n else 1.0
+        a1 += w * f
+        if i % 2 == 0:
+            a2 += w * f
+    return hn * a1, 2.0 * hn * a2
+
+
+@njit(cache=True, error_model="numpy")
 def mmse_fixed(s2, eps, amp, hfac):
     """mmse / A^2 of the prior (1-eps) delta_0 + (eps/2)(delta_A + delta_-A); rules h, 2h.
 
     Null coordinates (w = sigma t) err by A (p+ - p-); atoms at +A (w = A + sigma t, by symmetry
-    also -A) by A (p0 + 2 p-); p are posterior weights from their logits."""
+    also -A) by A (p0 + 2 p-); p are posterior weights from their logits.
+
+    Why windows: at small sigma the posterior switches (width 1/kk in t, kk = A/sigma) sit far
+    out in the Gaussian tail, and the integrand lives within ~_WIN/kk of them. Each integrand is
+    bounded by exp(-t^2/2 + min(0, s (t - b))) (a concave log-bound per switch); the rule runs
+    only where that bound is within e^-_WIN of its maximum, so the step set by the switch (1/kk)
+    is paid on a window of length O(1/kk + 1/t) instead of the whole line."""
     if eps <= 0.0 or s2 <= 0.0:
         return 0.0, 0.0
     sig = math.sqrt(s2)
@@ -104,36 +178,21 @@ def mmse_fixed(s2, eps, amp, hfac):
         h = min(h, _SHARP / kk)
     h *= hfac
     lh = math.log(0.5 * eps)
+    # null: p+ <= exp(kk (t - (kk/2 - lr/kk))); the window is cut to the half line [0, top0]
     top0 = min(t0, 27.0) + _CUT
-    n = min(int(math.ceil(top0 / h)), _N_MAX)
-    n += n % 2
-    hn = top0 / n
-    a1 = 0.0
-    a2 = 0.0
-    for i in range(n + 1):          # null: w = sigma t; logits of (0, +A, -A)
-        t = i * hn
-        q0, qp, qm = _softmax3(l0, lh + kk * t - 0.5 * kk * kk, lh - kk * t - 0.5 * kk * kk)
-        f = math.exp(-0.5 * t * t) * (qp - qm) * (qp - qm)
-        w = 0.5 if i == 0 or i == n else 1.0
-        a1 += w * f
-        if i % 2 == 0:
-            a2 += w * f
-    null1, null2 = 2.0 * hn * a1, 4.0 * hn * a2
+    lo, hi = _cap_window(2.0 * kk, 0.5 * kk - lr / kk, _cap_max(2.0 * kk, 0.5 * kk - lr / kk)[1] - _WIN)
+    null1, null2 = _trap_fixed(True, max(lo, 0.0), min(hi, top0), h, kk, l0, lh)
+    null1, null2 = 2.0 * null1, 2.0 * null2     # (from t = 0 the half weight is exact: even)
+    # atom +A: p0 <= exp(-kk (t + kk/2 + lr/kk)), p- <= exp(-2 kk (t + kk)); (p0 + 2 p-)^2 is
+    # below 9 times the larger of the two squared bounds: the window is their union
     top1 = min(t1, 27.0) + _CUT
-    m = min(int(math.ceil((top1 + _CUT) / h)), _N_MAX)
-    m += m % 2
-    ha = (top1 + _CUT) / m
-    b1 = 0.0
-    b2 = 0.0
-    for i in range(m + 1):          # atom +A: w = A + sigma t, t from -top1 to _CUT
-        t = -top1 + i * ha
-        q0, qp, qm = _softmax3(l0, lh + kk * t + 0.5 * kk * kk, lh - kk * t - 1.5 * kk * kk)
-        f = math.exp(-0.5 * t * t) * (q0 + 2.0 * qm) * (q0 + 2.0 * qm)
-        w = 0.5 if i == 0 or i == m else 1.0
-        b1 += w * f
-        if i % 2 == 0:
-            b2 += w * f
-    at1, at2 = ha * b1, 2.0 * ha * b2
+    b1, b2 = -(0.5 * kk + lr / kk), -kk
+    g = max(_cap_max(-2.0 * kk, b1)[1], _cap_max(-4.0 * kk, b2)[1]) - _WIN
+    lo1, hi1 = _cap_window(-2.0 * kk, b1, g)
+    lo2, hi2 = _cap_window(-4.0 * kk, b2, g)
+    lo = min(lo1 if lo1 <= hi1 else math.inf, lo2 if lo2 <= hi2 else math.inf)
+    hi = max(hi1 if lo1 <= hi1 else -math.inf, hi2 if lo2 <= hi2 else -math.inf)
+    at1, at2 = _trap_fixed(False, max(lo, -top1), min(hi, _CUT), h, kk, l0, lh)
     return (((1.0 - eps) * null1 + eps * at1) / _SQ2PI, ((1.0 - eps) * null2 + eps * at2) / _SQ2PI)
 
 

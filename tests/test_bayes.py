@@ -280,3 +280,21 @@ def test_bayes_below_convex_single_task(penalty, noise):
     conv = solve_single(penalty, rho, alphas, noise=noise, c=1e-3 if penalty == "hypent" else 1.0)
     ok = conv.converged
     assert (lim.amp_error[ok] <= conv.gen_error[ok] + conv.gen_error_err[ok] + lim.amp_error_err[ok] + 1e-12).all()
+
+
+@pytest.mark.parametrize("kk", [8.0, 20.0, 35.0, 50.0])
+@pytest.mark.parametrize("eps", [0.02, 0.3, 0.9])
+def test_fixed_mmse_tiny_errors_match_adaptive_quadrature(kk, eps):
+    """The fixed teacher at small sigma (kk = A/sigma): mmse ~ exp(-kk^2/8), down to ~1e-136,
+    where the posterior switches are far out in the Gaussian tail and of width 1/kk."""
+    rho = 0.1
+    par = 1 / math.sqrt(rho)
+    s2 = (par / kk) ** 2
+    task = Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher="fixed")
+    pr = prior_of(task, "none")
+    pr = type(pr)(np.array([1.0]), np.array([eps]), pr.kind, np.array([par]), ("g",))
+    got, est = mmse(pr, s2)
+    ref = ref_mmse(s2, eps, "fixed", par)
+    assert 0 < ref < 1e-3
+    assert got[0] == pytest.approx(ref, rel=1e-9, abs=0)
+    assert est[0] <= 1e-8 * got[0]
