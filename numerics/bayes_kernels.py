@@ -197,25 +197,27 @@ def mmse_fixed(s2, eps, amp, hfac):
 
 
 @njit(cache=True, error_model="numpy")
+def mmse_one(s2, weight, eps, kind, par, hfac):
+    """sum_g weight_g mmse_g(s2) with rules h and 2h (a scalar call: no arrays to allocate)."""
+    acc1 = 0.0
+    acc2 = 0.0
+    for g in range(weight.size):
+        if kind[g] == KIND_GAUSS:
+            m1, m2 = mmse_gauss(s2, eps[g], par[g], hfac)
+            scale = s2
+        else:
+            m1, m2 = mmse_fixed(s2, eps[g], par[g], hfac)
+            scale = par[g] * par[g]
+        acc1 += weight[g] * m1 * scale
+        acc2 += weight[g] * m2 * scale
+    return acc1, acc2
+
+
+@njit(cache=True, error_model="numpy")
 def mmse_sum(s2s, weight, eps, kind, par, hfac, out, out2):
     """out[i] = sum_g weight_g mmse_g(s2s[i]) (rule h), out2 the same with rule 2h."""
     for i in range(s2s.size):
-        s2 = s2s[i]
-        acc1 = 0.0
-        acc2 = 0.0
-        for g in range(weight.size):
-            if kind[g] == KIND_GAUSS:
-                m1, m2 = mmse_gauss(s2, eps[g], par[g], hfac)
-                m1 *= s2
-                m2 *= s2
-            else:
-                m1, m2 = mmse_fixed(s2, eps[g], par[g], hfac)
-                m1 *= par[g] * par[g]
-                m2 *= par[g] * par[g]
-            acc1 += weight[g] * m1
-            acc2 += weight[g] * m2
-        out[i] = acc1
-        out2[i] = acc2
+        out[i], out2[i] = mmse_one(s2s[i], weight, eps, kind, par, hfac)
 
 
 @njit(cache=True, error_model="numpy")

@@ -24,13 +24,14 @@ bracket and brentq finds it; a branch is never chosen silently.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize as so
 
-from numerics.bayes_kernels import KIND_FIXED, KIND_GAUSS, mmse_groups, total_mmse
+from numerics.bayes_kernels import KIND_FIXED, KIND_GAUSS, mmse_groups, mmse_one, total_mmse
 
 from .params import ParameterError, Task, check_alphas
 
@@ -108,7 +109,7 @@ class _H:
         for i in range(1, n):          # interior extrema of the grid values: refine each
             if (h[i] - h[i - 1]) * (h[i + 1] - h[i]) < 0.0:
                 sgn = 1.0 if h[i] < h[i - 1] else -1.0    # minimum: +h, maximum: -h
-                r = so.minimize_scalar(lambda x: sgn * float(self(np.array([x]))[0]),
+                r = so.minimize_scalar(lambda x: sgn * self.one(x),
                                        bounds=(u[i - 1], u[i + 1]), method="bounded",
                                        options={"xatol": 1e-10})
                 ext_u.append(float(r.x))
@@ -124,12 +125,22 @@ class _H:
         self.nev += s2.size
         return (self.noise2 + m) / s2
 
-    def with_error(self, u: float):
-        """h(u) and |h_h - h_2h| (the quadrature error estimate of h)."""
-        s2 = math.exp(u)
-        m, dm = mmse(self.prior, s2, self.hfac)
+    def m_one(self, s2: float):
+        """M(s2) and its estimate |M_h - M_2h| (scalar path: the solver's many single calls)."""
+        p = self.prior
+        m1, m2 = mmse_one(s2, p.weight, p.eps, p.kind, p.par, self.hfac)
         self.nev += 1
-        return (self.noise2 + m[0]) / s2, dm[0] / s2
+        return m1, abs(m1 - m2)
+
+    def one(self, u: float) -> float:
+        s2 = math.exp(u)
+        return (self.noise2 + self.m_one(s2)[0]) / s2
+
+    def with_error(self, u: float):
+        """h(u), |h_h - h_2h| (the quadrature error estimate of h) and M(e^u)."""
+        s2 = math.exp(u)
+        m, dm = self.m_one(s2)
+        return (self.noise2 + m) / s2, dm / s2, m
 
 
 @dataclass
@@ -154,23 +165,28 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
         da, db = d[i], d[i + 1]     # brentq starts at the bracket ends: the scan has them
 
         def f(x, a=a, b=b, da=da, db=db):
-            return da if x == a else (db if x == b else float(hh(np.array([x]))[0]) - alpha)
+            return da if x == a else (db if x == b else hh.one(x) - alpha)
         u = b if d[i + 1] == 0.0 else (a if d[i] == 0.0 else so.brentq(f, a, b, xtol=1e-13, rtol=1e-14))
-        hv, dh = hh.with_error(u)
+        hv, dh, m = hh.with_error(u)
         du = 1e-5
-        slope = float(np.diff(hh(np.array([u - du, u + du])))[0]) / (2 * du)
+        slope = (hh.one(u + du) - hh.one(u - du)) / (2 * du)
         err_u = (dh + abs(hv - alpha)) / abs(slope) if slope != 0.0 else math.inf
         err_u += 1e-13 + 4e-16 * abs(u)
         # E = M(sigma^2) at the root (not alpha sigma^2 - s^2, which cancels when E << s^2)
         s2 = math.exp(u)
-        E = hv * s2 - hh.noise2 if hh.noise2 == 0.0 else float(mmse(hh.prior, s2)[0][0])
+        E = m
         if math.isfinite(err_u) and err_u < 1.0:
-            m_lo, m_hi = mmse(hh.prior, s2 * np.exp([-err_u, err_u]))[0]
+            m_lo, m_hi = hh.m_one(s2 * math.exp(-err_u))[0], hh.m_one(s2 * math.exp(err_u))[0]
             err = 0.5 * abs(m_hi - m_lo) + dh * s2
         else:
             err = math.inf
         out.append(_FixedPoint(max(E, 0.0), err, u, bool(d[i] > 0.0 > d[i + 1] or slope < 0.0)))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _leggauss(k: int):
+    return np.polynomial.legendre.leggauss(k)
 
 
 def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20)) -> tuple[float, float]:
@@ -182,7 +198,7 @@ def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20)) -> t
     mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     vals = []
     for k in orders:
-        x, w = np.polynomial.legendre.leggauss(k)
+        x, w = _leggauss(k)
         nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
         vals.append(float(np.sum((hh(nodes) - hh.noise2 * np.exp(-nodes)).reshape(n_pan, k)
                                  * (half[:, None] * w[None, :]))))
