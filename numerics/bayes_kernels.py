@@ -124,7 +124,35 @@ def _cap_window(s, b, thr):
 
 
 @njit(cache=True, error_model="numpy")
-def _trap_fixed(null, lo, hi, h, kk, l0, lh):
+def _null_err(t, kk, lr):
+    """p+ - p- at w = sigma t >= 0, from the logits (0, +A, -A) relative to 0: d = lr + kk t -
+    kk^2/2 and -2 kk t; two exponentials (expm1 keeps 1 - e^{-2 kk t} exact near t = 0)."""
+    d = lr + kk * t - 0.5 * kk * kk
+    em = math.expm1(-2.0 * kk * t)          # x - 1 with x = e^{-2 kk t} = p- / p+
+    if d >= 0.0:
+        return -em / (2.0 + em + math.exp(-d))
+    y = math.exp(d)
+    return -y * em / (1.0 + y * (2.0 + em))
+
+
+@njit(cache=True, error_model="numpy")
+def _atom_err(t, kk, lr):
+    """p0 + 2 p- at w = A + sigma t, with a = logit(0) - logit(+A), c = logit(-A) - logit(+A);
+    divided by the largest weight, so two exponentials and no overflow."""
+    a = -(lr + kk * t + 0.5 * kk * kk)
+    c = -2.0 * kk * (t + kk)
+    if a <= 0.0 and c <= 0.0:              # +A is the most likely
+        ea, ec = math.exp(a), math.exp(c)
+        return (ea + 2.0 * ec) / (ea + 1.0 + ec)
+    if a >= c:                              # 0 is the most likely
+        e1, e2 = math.exp(-a), math.exp(c - a)
+        return (1.0 + 2.0 * e2) / (1.0 + e1 + e2)
+    e1, e2 = math.exp(-c), math.exp(a - c)  # -A is the most likely
+    return (e2 + 2.0) / (e2 + e1 + 1.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _trap_fixed(null, lo, hi, h, kk, lr):
     """Trapezoid rules (steps ~h and 2h) on [lo, hi] of the null (w = sigma t) or atom (w = A +
     sigma t) integrand. The integrand is analytic and negligible at both ends (or even about
     lo = 0), so the rule converges geometrically and the two steps give an error estimate."""
@@ -137,12 +165,10 @@ def _trap_fixed(null, lo, hi, h, kk, l0, lh):
     a2 = 0.0
     for i in range(n + 1):
         t = lo + i * hn
-        if null:          # logits of (0, +A, -A); error A (p+ - p-)
-            q0, qp, qm = _softmax3(l0, lh + kk * t - 0.5 * kk * kk, lh - kk * t - 0.5 * kk * kk)
-            e = qp - qm
-        else:             # error A (p0 + 2 p-)
-            q0, qp, qm = _softmax3(l0, lh + kk * t + 0.5 * kk * kk, lh - kk * t - 1.5 * kk * kk)
-            e = q0 + 2.0 * qm
+        if null:
+            e = _null_err(t, kk, lr)
+        else:
+            e = _atom_err(t, kk, lr)
         f = math.exp(-0.5 * t * t) * e * e
         w = 0.5 if i == 0 or i == n else 1.0
         a1 += w * f
@@ -168,7 +194,7 @@ def mmse_fixed(s2, eps, amp, hfac):
     sig = math.sqrt(s2)
     kk = amp / sig
     lr = math.log(0.5 * eps) - (math.log1p(-eps) if eps < 1.0 else 0.0)
-    l0 = math.log1p(-eps) if eps < 1.0 else -math.inf
+    lr_w = lr if eps < 1.0 else math.inf    # eps = 1: no null component (lr above only places windows)
     # switches of the posterior (|t| where a logit crosses 0), each of sharpness kk: null
     # coordinates switch at +-t0 (even integrand: half line), atoms at -t1 and -kk (t < 0 side)
     t0 = abs(0.5 * kk - lr / kk)
@@ -176,23 +202,26 @@ def mmse_fixed(s2, eps, amp, hfac):
     h = _H_MAX
     if min(t0, t1) < 40.0:
         h = min(h, _SHARP / kk)
+    if eps >= 1.0:          # only the +-A switch, of slope 2 kk
+        h *= 0.5
     h *= hfac
-    lh = math.log(0.5 * eps)
     # null: p+ <= exp(kk (t - (kk/2 - lr/kk))); the window is cut to the half line [0, top0]
     top0 = min(t0, 27.0) + _CUT
     lo, hi = _cap_window(2.0 * kk, 0.5 * kk - lr / kk, _cap_max(2.0 * kk, 0.5 * kk - lr / kk)[1] - _WIN)
-    null1, null2 = _trap_fixed(True, max(lo, 0.0), min(hi, top0), h, kk, l0, lh)
+    null1, null2 = _trap_fixed(True, max(lo, 0.0), min(hi, top0), h, kk, lr_w)
     null1, null2 = 2.0 * null1, 2.0 * null2     # (from t = 0 the half weight is exact: even)
     # atom +A: p0 <= exp(-kk (t + kk/2 + lr/kk)), p- <= exp(-2 kk (t + kk)); (p0 + 2 p-)^2 is
     # below 9 times the larger of the two squared bounds: the window is their union
     top1 = min(t1, 27.0) + _CUT
     b1, b2 = -(0.5 * kk + lr / kk), -kk
-    g = max(_cap_max(-2.0 * kk, b1)[1], _cap_max(-4.0 * kk, b2)[1]) - _WIN
-    lo1, hi1 = _cap_window(-2.0 * kk, b1, g)
+    # (eps = 1: no null component, so no p0 switch: only the -A one bounds the integrand)
+    g1 = _cap_max(-2.0 * kk, b1)[1] if eps < 1.0 else -math.inf
+    g = max(g1, _cap_max(-4.0 * kk, b2)[1]) - _WIN
+    lo1, hi1 = _cap_window(-2.0 * kk, b1, g) if eps < 1.0 else (1.0, -1.0)
     lo2, hi2 = _cap_window(-4.0 * kk, b2, g)
     lo = min(lo1 if lo1 <= hi1 else math.inf, lo2 if lo2 <= hi2 else math.inf)
     hi = max(hi1 if lo1 <= hi1 else -math.inf, hi2 if lo2 <= hi2 else -math.inf)
-    at1, at2 = _trap_fixed(False, max(lo, -top1), min(hi, _CUT), h, kk, l0, lh)
+    at1, at2 = _trap_fixed(False, max(lo, -top1), min(hi, _CUT), h, kk, lr_w)
     return (((1.0 - eps) * null1 + eps * at1) / _SQ2PI, ((1.0 - eps) * null2 + eps * at2) / _SQ2PI)
 
 

@@ -162,6 +162,12 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
             continue                      # touches alpha at an extremum: counted once below
         if d[i + 1] == 0.0 and i + 1 < d.size - 1:
             continue                      # the root sits on the next node: next bracket has it
+        if hh.noise2 > 0.0 and d[i] < 0.0 < d[i + 1]:
+            # h rises through alpha: an unstable fixed point. It is counted but never reported
+            # nor compared (AMP stops at a stable one, Bayes is a stable one), so it is not refined
+            u = a + (b - a) * d[i] / (d[i] - d[i + 1])
+            out.append(_FixedPoint(max(alpha * math.exp(u) - hh.noise2, 0.0), math.nan, u, False))
+            continue
         da, db = d[i], d[i + 1]     # brentq starts at the bracket ends: the scan has them
 
         def f(x, a=a, b=b, da=da, db=db):
