@@ -24,6 +24,7 @@ _SQ2PI = math.sqrt(2.0 * math.pi)
 _H_MAX = 0.2          # largest step in t (the Gaussian weight alone needs far less)
 _SHARP = 0.4          # step <= _SHARP / (slope of the posterior logit at its switch)
 _CUT = 13.0           # |t| beyond the last feature: the Gaussian weight is < 1e-36 there
+_WIN = 40.0          # window: where a log-bound of the integrand is within _WIN of its maximum
 _N_MAX = 400_000      # safety cap on nodes (reached only for absurd inputs; the estimate shows it)
 
 
@@ -84,17 +85,116 @@ def _softmax3(a, b, c):
 
 
 @njit(cache=True, error_model="numpy")
+def _cap(t, s, b):
+    """g(t) = -t^2/2 + min(0, s (t - b)): a concave bound on the log of a Gaussian weight times a
+    squared posterior weight that switches off (or on) with slope s at t = b."""
+    return -0.5 * t * t + min(0.0, s * (t - b))
+
+
+@njit(cache=True, error_model="numpy")
+def _cap_max(s, b):
+    """max of _cap: at the peak of one of its two concave pieces (t = 0, t = s) or at their
+    crossing t = b. Returns (t_max, g_max)."""
+    best_t, best = 0.0, _cap(0.0, s, b)
+    for t in (s, b):
+        g = _cap(t, s, b)
+        if g > best:
+            best_t, best = t, g
+    return best_t, best
+
+
+@njit(cache=True, error_model="numpy")
+def _cap_window(s, b, thr):
+    """[lo, hi] = {t : _cap(t) >= thr} (an interval: _cap is concave); lo > hi when empty."""
+    tm, gm = _cap_max(s, b)
+    if gm < thr:
+        return 1.0, -1.0
+    far = abs(tm) + math.sqrt(max(-2.0 * thr, 0.0)) + 1.0     # _cap <= -t^2/2 < thr beyond
+    ends = np.empty(2)
+    for j in range(2):
+        inner, outer = tm, tm + (far if j == 1 else -far)
+        for _ in range(60):
+            mid = 0.5 * (inner + outer)
+            if _cap(mid, s, b) >= thr:
+                inner = mid
+            else:
+                outer = mid
+        ends[j] = outer
+    return ends[0], ends[1]
+
+
+@njit(cache=True, error_model="numpy")
+def _null_err(t, kk, lr):
+    """p+ - p- at w = sigma t >= 0, from the logits (0, +A, -A) relative to 0: d = lr + kk t -
+    kk^2/2 and -2 kk t; two exponentials (expm1 keeps 1 - e^{-2 kk t} exact near t = 0)."""
+    d = lr + kk * t - 0.5 * kk * kk
+    em = math.expm1(-2.0 * kk * t)          # x - 1 with x = e^{-2 kk t} = p- / p+
+    if d >= 0.0:
+        return -em / (2.0 + em + math.exp(-d))
+    y = math.exp(d)
+    return -y * em / (1.0 + y * (2.0 + em))
+
+
+@njit(cache=True, error_model="numpy")
+def _atom_err(t, kk, lr):
+    """p0 + 2 p- at w = A + sigma t, with a = logit(0) - logit(+A), c = logit(-A) - logit(+A);
+    divided by the largest weight, so two exponentials and no overflow."""
+    a = -(lr + kk * t + 0.5 * kk * kk)
+    c = -2.0 * kk * (t + kk)
+    if a <= 0.0 and c <= 0.0:              # +A is the most likely
+        ea, ec = math.exp(a), math.exp(c)
+        return (ea + 2.0 * ec) / (ea + 1.0 + ec)
+    if a >= c:                              # 0 is the most likely
+        e1, e2 = math.exp(-a), math.exp(c - a)
+        return (1.0 + 2.0 * e2) / (1.0 + e1 + e2)
+    e1, e2 = math.exp(-c), math.exp(a - c)  # -A is the most likely
+    return (e2 + 2.0) / (e2 + e1 + 1.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _trap_fixed(null, lo, hi, h, kk, lr):
+    """Trapezoid rules (steps ~h and 2h) on [lo, hi] of the null (w = sigma t) or atom (w = A +
+    sigma t) integrand. The integrand is analytic and negligible at both ends (or even about
+    lo = 0), so the rule converges geometrically and the two steps give an error estimate."""
+    if hi <= lo:
+        return 0.0, 0.0
+    n = min(int(math.ceil((hi - lo) / h)), _N_MAX)
+    n = max(n + n % 2, 2)
+    hn = (hi - lo) / n
+    a1 = 0.0
+    a2 = 0.0
+    for i in range(n + 1):
+        t = lo + i * hn
+        if null:
+            e = _null_err(t, kk, lr)
+        else:
+            e = _atom_err(t, kk, lr)
+        f = math.exp(-0.5 * t * t) * e * e
+        w = 0.5 if i == 0 or i == n else 1.0
+        a1 += w * f
+        if i % 2 == 0:
+            a2 += w * f
+    return hn * a1, 2.0 * hn * a2
+
+
+@njit(cache=True, error_model="numpy")
 def mmse_fixed(s2, eps, amp, hfac):
     """mmse / A^2 of the prior (1-eps) delta_0 + (eps/2)(delta_A + delta_-A); rules h, 2h.
 
     Null coordinates (w = sigma t) err by A (p+ - p-); atoms at +A (w = A + sigma t, by symmetry
-    also -A) by A (p0 + 2 p-); p are posterior weights from their logits."""
+    also -A) by A (p0 + 2 p-); p are posterior weights from their logits.
+
+    Why windows: at small sigma the posterior switches (width 1/kk in t, kk = A/sigma) sit far
+    out in the Gaussian tail, and the integrand lives within ~_WIN/kk of them. Each integrand is
+    bounded by exp(-t^2/2 + min(0, s (t - b))) (a concave log-bound per switch); the rule runs
+    only where that bound is within e^-_WIN of its maximum, so the step set by the switch (1/kk)
+    is paid on a window of length O(1/kk + 1/t) instead of the whole line."""
     if eps <= 0.0 or s2 <= 0.0:
         return 0.0, 0.0
     sig = math.sqrt(s2)
     kk = amp / sig
     lr = math.log(0.5 * eps) - (math.log1p(-eps) if eps < 1.0 else 0.0)
-    l0 = math.log1p(-eps) if eps < 1.0 else -math.inf
+    lr_w = lr if eps < 1.0 else math.inf    # eps = 1: no null component (lr above only places windows)
     # switches of the posterior (|t| where a logit crosses 0), each of sharpness kk: null
     # coordinates switch at +-t0 (even integrand: half line), atoms at -t1 and -kk (t < 0 side)
     t0 = abs(0.5 * kk - lr / kk)
@@ -102,61 +202,51 @@ def mmse_fixed(s2, eps, amp, hfac):
     h = _H_MAX
     if min(t0, t1) < 40.0:
         h = min(h, _SHARP / kk)
+    if eps >= 1.0:          # only the +-A switch, of slope 2 kk
+        h *= 0.5
     h *= hfac
-    lh = math.log(0.5 * eps)
+    # null: p+ <= exp(kk (t - (kk/2 - lr/kk))); the window is cut to the half line [0, top0]
     top0 = min(t0, 27.0) + _CUT
-    n = min(int(math.ceil(top0 / h)), _N_MAX)
-    n += n % 2
-    hn = top0 / n
-    a1 = 0.0
-    a2 = 0.0
-    for i in range(n + 1):          # null: w = sigma t; logits of (0, +A, -A)
-        t = i * hn
-        q0, qp, qm = _softmax3(l0, lh + kk * t - 0.5 * kk * kk, lh - kk * t - 0.5 * kk * kk)
-        f = math.exp(-0.5 * t * t) * (qp - qm) * (qp - qm)
-        w = 0.5 if i == 0 or i == n else 1.0
-        a1 += w * f
-        if i % 2 == 0:
-            a2 += w * f
-    null1, null2 = 2.0 * hn * a1, 4.0 * hn * a2
+    lo, hi = _cap_window(2.0 * kk, 0.5 * kk - lr / kk, _cap_max(2.0 * kk, 0.5 * kk - lr / kk)[1] - _WIN)
+    null1, null2 = _trap_fixed(True, max(lo, 0.0), min(hi, top0), h, kk, lr_w)
+    null1, null2 = 2.0 * null1, 2.0 * null2     # (from t = 0 the half weight is exact: even)
+    # atom +A: p0 <= exp(-kk (t + kk/2 + lr/kk)), p- <= exp(-2 kk (t + kk)); (p0 + 2 p-)^2 is
+    # below 9 times the larger of the two squared bounds: the window is their union
     top1 = min(t1, 27.0) + _CUT
-    m = min(int(math.ceil((top1 + _CUT) / h)), _N_MAX)
-    m += m % 2
-    ha = (top1 + _CUT) / m
-    b1 = 0.0
-    b2 = 0.0
-    for i in range(m + 1):          # atom +A: w = A + sigma t, t from -top1 to _CUT
-        t = -top1 + i * ha
-        q0, qp, qm = _softmax3(l0, lh + kk * t + 0.5 * kk * kk, lh - kk * t - 1.5 * kk * kk)
-        f = math.exp(-0.5 * t * t) * (q0 + 2.0 * qm) * (q0 + 2.0 * qm)
-        w = 0.5 if i == 0 or i == m else 1.0
-        b1 += w * f
-        if i % 2 == 0:
-            b2 += w * f
-    at1, at2 = ha * b1, 2.0 * ha * b2
+    b1, b2 = -(0.5 * kk + lr / kk), -kk
+    # (eps = 1: no null component, so no p0 switch: only the -A one bounds the integrand)
+    g1 = _cap_max(-2.0 * kk, b1)[1] if eps < 1.0 else -math.inf
+    g = max(g1, _cap_max(-4.0 * kk, b2)[1]) - _WIN
+    lo1, hi1 = _cap_window(-2.0 * kk, b1, g) if eps < 1.0 else (1.0, -1.0)
+    lo2, hi2 = _cap_window(-4.0 * kk, b2, g)
+    lo = min(lo1 if lo1 <= hi1 else math.inf, lo2 if lo2 <= hi2 else math.inf)
+    hi = max(hi1 if lo1 <= hi1 else -math.inf, hi2 if lo2 <= hi2 else -math.inf)
+    at1, at2 = _trap_fixed(False, max(lo, -top1), min(hi, _CUT), h, kk, lr_w)
     return (((1.0 - eps) * null1 + eps * at1) / _SQ2PI, ((1.0 - eps) * null2 + eps * at2) / _SQ2PI)
+
+
+@njit(cache=True, error_model="numpy")
+def mmse_one(s2, weight, eps, kind, par, hfac):
+    """sum_g weight_g mmse_g(s2) with rules h and 2h (a scalar call: no arrays to allocate)."""
+    acc1 = 0.0
+    acc2 = 0.0
+    for g in range(weight.size):
+        if kind[g] == KIND_GAUSS:
+            m1, m2 = mmse_gauss(s2, eps[g], par[g], hfac)
+            scale = s2
+        else:
+            m1, m2 = mmse_fixed(s2, eps[g], par[g], hfac)
+            scale = par[g] * par[g]
+        acc1 += weight[g] * m1 * scale
+        acc2 += weight[g] * m2 * scale
+    return acc1, acc2
 
 
 @njit(cache=True, error_model="numpy")
 def mmse_sum(s2s, weight, eps, kind, par, hfac, out, out2):
     """out[i] = sum_g weight_g mmse_g(s2s[i]) (rule h), out2 the same with rule 2h."""
     for i in range(s2s.size):
-        s2 = s2s[i]
-        acc1 = 0.0
-        acc2 = 0.0
-        for g in range(weight.size):
-            if kind[g] == KIND_GAUSS:
-                m1, m2 = mmse_gauss(s2, eps[g], par[g], hfac)
-                m1 *= s2
-                m2 *= s2
-            else:
-                m1, m2 = mmse_fixed(s2, eps[g], par[g], hfac)
-                m1 *= par[g] * par[g]
-                m2 *= par[g] * par[g]
-            acc1 += weight[g] * m1
-            acc2 += weight[g] * m2
-        out[i] = acc1
-        out2[i] = acc2
+        out[i], out2[i] = mmse_one(s2s[i], weight, eps, kind, par, hfac)
 
 
 @njit(cache=True, error_model="numpy")

@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from replica.params import Init, ParameterError, Task
-from symbolic.registry import PARAMS, Options
+from symbolic.registry import PARAMS, Boolean, Options
 
 MAX_FILE_BYTES = 1 << 20       # a GRID.toml is a few lines; 1 MiB leaves room for long lists
 MAX_AXIS = 100_000             # values per axis (alpha included)
@@ -67,6 +67,7 @@ class Grid:
     """
 
     axes: tuple
+    options: tuple = ()        # ((name, value), ...): switches of the whole table, not axes
 
     @property
     def names(self) -> tuple:
@@ -74,7 +75,12 @@ class Grid:
 
     @property
     def values(self) -> dict:
-        return dict(self.axes)
+        return {**dict(self.axes), **{name: (v,) for name, v in self.options}}
+
+    @property
+    def bayes(self) -> bool:
+        """Whether the rows carry the Bayes-optimal / AMP limit columns."""
+        return bool(dict(self.options).get("bayes", False))
 
     @property
     def alphas(self) -> tuple:
@@ -103,8 +109,10 @@ class Grid:
 
     def canonical(self) -> str:
         """JSON text identifying the grid exactly (floats as repr, so round-trip exact)."""
-        return json.dumps([[n, [v if isinstance(v, str) else repr(v) for v in vals]]
-                           for n, vals in self.axes])
+        axes = [[n, [v if isinstance(v, str) else repr(v) for v in vals]] for n, vals in self.axes]
+        # options only when set away from their default: older tables keep their digest
+        axes += [[n, repr(v)] for n, v in self.options if v != PARAMS[n].default]
+        return json.dumps(axes)
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
@@ -158,13 +166,18 @@ def grid_from_dict(data: dict) -> Grid:
     if "alpha" not in data:
         raise GridError("alpha: missing (every grid needs alpha values)")
     lam = "lambda_pt_rel" if "lambda_pt_rel" in data else "lambda_pt"
-    axes = []
+    axes, options = [], []
     for key in keys:
         if key in ("lambda_pt", "lambda_pt_rel") and key != lam:
             continue
         raw = data.get(key, PARAMS[key].default)
+        if isinstance(PARAMS[key].constraint, Boolean):
+            if not isinstance(raw, bool):
+                raise GridError(f"{key}: a table option, give true or false, got {raw!r}")
+            options.append((key, raw))
+            continue
         axes.append((key, _axis(key, raw)))
-    grid = Grid(tuple(axes))
+    grid = Grid(tuple(axes), tuple(options))
     _check_sizes(grid)
     _check_feasible(grid)
     return grid

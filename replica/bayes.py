@@ -24,13 +24,14 @@ bracket and brentq finds it; a branch is never chosen silently.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize as so
 
-from numerics.bayes_kernels import KIND_FIXED, KIND_GAUSS, mmse_groups, total_mmse
+from numerics.bayes_kernels import KIND_FIXED, KIND_GAUSS, mmse_groups, mmse_one, total_mmse
 
 from .params import ParameterError, Task, check_alphas
 
@@ -108,7 +109,7 @@ class _H:
         for i in range(1, n):          # interior extrema of the grid values: refine each
             if (h[i] - h[i - 1]) * (h[i + 1] - h[i]) < 0.0:
                 sgn = 1.0 if h[i] < h[i - 1] else -1.0    # minimum: +h, maximum: -h
-                r = so.minimize_scalar(lambda x: sgn * float(self(np.array([x]))[0]),
+                r = so.minimize_scalar(lambda x: sgn * self.one(x),
                                        bounds=(u[i - 1], u[i + 1]), method="bounded",
                                        options={"xatol": 1e-10})
                 ext_u.append(float(r.x))
@@ -124,12 +125,22 @@ class _H:
         self.nev += s2.size
         return (self.noise2 + m) / s2
 
-    def with_error(self, u: float):
-        """h(u) and |h_h - h_2h| (the quadrature error estimate of h)."""
-        s2 = math.exp(u)
-        m, dm = mmse(self.prior, s2, self.hfac)
+    def m_one(self, s2: float):
+        """M(s2) and its estimate |M_h - M_2h| (scalar path: the solver's many single calls)."""
+        p = self.prior
+        m1, m2 = mmse_one(s2, p.weight, p.eps, p.kind, p.par, self.hfac)
         self.nev += 1
-        return (self.noise2 + m[0]) / s2, dm[0] / s2
+        return m1, abs(m1 - m2)
+
+    def one(self, u: float) -> float:
+        s2 = math.exp(u)
+        return (self.noise2 + self.m_one(s2)[0]) / s2
+
+    def with_error(self, u: float):
+        """h(u), |h_h - h_2h| (the quadrature error estimate of h) and M(e^u)."""
+        s2 = math.exp(u)
+        m, dm = self.m_one(s2)
+        return (self.noise2 + m) / s2, dm / s2, m
 
 
 @dataclass
@@ -151,18 +162,27 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
             continue                      # touches alpha at an extremum: counted once below
         if d[i + 1] == 0.0 and i + 1 < d.size - 1:
             continue                      # the root sits on the next node: next bracket has it
-        f = lambda x: float(hh(np.array([x]))[0]) - alpha  # noqa: E731
+        if hh.noise2 > 0.0 and d[i] < 0.0 < d[i + 1]:
+            # h rises through alpha: an unstable fixed point. It is counted but never reported
+            # nor compared (AMP stops at a stable one, Bayes is a stable one), so it is not refined
+            u = a + (b - a) * d[i] / (d[i] - d[i + 1])
+            out.append(_FixedPoint(max(alpha * math.exp(u) - hh.noise2, 0.0), math.nan, u, False))
+            continue
+        da, db = d[i], d[i + 1]     # brentq starts at the bracket ends: the scan has them
+
+        def f(x, a=a, b=b, da=da, db=db):
+            return da if x == a else (db if x == b else hh.one(x) - alpha)
         u = b if d[i + 1] == 0.0 else (a if d[i] == 0.0 else so.brentq(f, a, b, xtol=1e-13, rtol=1e-14))
-        hv, dh = hh.with_error(u)
+        hv, dh, m = hh.with_error(u)
         du = 1e-5
-        slope = float(np.diff(hh(np.array([u - du, u + du])))[0]) / (2 * du)
+        slope = (hh.one(u + du) - hh.one(u - du)) / (2 * du)
         err_u = (dh + abs(hv - alpha)) / abs(slope) if slope != 0.0 else math.inf
         err_u += 1e-13 + 4e-16 * abs(u)
         # E = M(sigma^2) at the root (not alpha sigma^2 - s^2, which cancels when E << s^2)
         s2 = math.exp(u)
-        E = hv * s2 - hh.noise2 if hh.noise2 == 0.0 else float(mmse(hh.prior, s2)[0][0])
+        E = m
         if math.isfinite(err_u) and err_u < 1.0:
-            m_lo, m_hi = mmse(hh.prior, s2 * np.exp([-err_u, err_u]))[0]
+            m_lo, m_hi = hh.m_one(s2 * math.exp(-err_u))[0], hh.m_one(s2 * math.exp(err_u))[0]
             err = 0.5 * abs(m_hi - m_lo) + dh * s2
         else:
             err = math.inf
@@ -170,18 +190,27 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
     return out
 
 
-def _delta_phi(hh: _H, alpha: float, u1: float, u2: float) -> tuple[float, float]:
+@functools.lru_cache(maxsize=None)
+def _leggauss(k: int):
+    return np.polynomial.legendre.leggauss(k)
+
+
+def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20)) -> tuple[float, float]:
     """phi(u2) - phi(u1) = (alpha (u2 - u1) - int_{u1}^{u2} h du) / 2, Gauss-Legendre on panels
-    of width <= 2 with 10 and 20 nodes (the difference is the estimate)."""
+    of width <= 2 with two orders (the difference is the estimate). The label-noise part of h,
+    s^2 e^-u, is integrated in closed form."""
     n_pan = max(int(math.ceil(abs(u2 - u1) / 2.0)), 1)
     edges = np.linspace(u1, u2, n_pan + 1)
+    mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     vals = []
-    for k in (10, 20):
-        x, w = np.polynomial.legendre.leggauss(k)
-        mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
+    for k in orders:
+        x, w = _leggauss(k)
         nodes = (mid[:, None] + half[:, None] * x[None, :]).ravel()
-        vals.append(float(np.sum(hh(nodes).reshape(n_pan, k) * (half[:, None] * w[None, :]))))
-    return 0.5 * (alpha * (u2 - u1) - vals[1]), 0.5 * abs(vals[1] - vals[0]) + 1e-13 * abs(vals[1])
+        vals.append(float(np.sum((hh(nodes) - hh.noise2 * np.exp(-nodes)).reshape(n_pan, k)
+                                 * (half[:, None] * w[None, :]))))
+    noise = hh.noise2 * (math.exp(-u1) - math.exp(-u2))
+    return (0.5 * (alpha * (u2 - u1) - vals[1] - noise),
+            0.5 * abs(vals[1] - vals[0]) + 1e-13 * (abs(vals[1]) + abs(noise)))
 
 
 # -- one alpha ----------------------------------------------------------------------------------
@@ -216,9 +245,14 @@ def _solve_alpha(hh: _H, alpha: float, rtol: float) -> _Point:
     if zero_wins:
         bayes, berr = 0.0, 0.0
     else:
-        cands = [(0.0, 0.0, amp)] + [(*_delta_phi(hh, alpha, amp.u, fp.u), fp)
-                                      for fp in fps[:-1] if fp.stable]
-        cands.sort(key=lambda c: c[0])
+        # a low-order rule first: it only has to rank the stable fixed points; the high-order
+        # one is paid only where the low-order estimates cannot separate the two lowest
+        for orders in ((4, 8), (10, 20)):
+            cands = [(0.0, 0.0, amp)] + [(*_delta_phi(hh, alpha, amp.u, fp.u, orders), fp)
+                                          for fp in fps[:-1] if fp.stable]
+            cands.sort(key=lambda c: c[0])
+            if len(cands) == 1 or cands[1][0] - cands[0][0] > cands[0][1] + cands[1][1]:
+                break
         best = cands[0][2]
         if len(cands) > 1 and cands[1][0] - cands[0][0] <= cands[0][1] + cands[1][1]:
             ok, note = False, "two fixed points have equal potential within the estimate (transition point)"

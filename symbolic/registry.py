@@ -113,6 +113,22 @@ class Options:
         return value
 
 
+@dataclass(frozen=True)
+class Boolean:
+    """true or false: a switch (a table option such as ``bayes``), never an axis."""
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def holds(self, value) -> bool:
+        return isinstance(value, bool)
+
+    def check(self, name: str, value):
+        if not isinstance(value, bool):
+            raise ParameterError(f"{name} must be true or false, got {value!r}")
+        return value
+
+
 # -- the parameters -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Param:
@@ -122,7 +138,7 @@ class Param:
 
     name: str
     symbol: str
-    constraint: Interval | Options
+    constraint: Interval | Options | Boolean
     default: object
     unit: str
     help: str
@@ -163,6 +179,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
           "label-noise standard deviation", "task"),
     Param("reg", "mu", Interval(0.0, None, limit=(0.0, 1e6)), 0.0, "",
           "explicit penalty strength of the penalised form (0 = the interpolation limit)", "solve", cli=False),
+    Param("bayes", "", Boolean(), False, "",
+          "add the Bayes-optimal and AMP limit columns (bayes_error, amp_error, efficiency)", "table",
+          cli=False),
     Param("alpha", "alpha_FT", Interval(0.0, None, "neither", limit=(1e-12, 1e12)), None, "N_FT / D",
           "FT samples per dimension", "solve", cli=False),
     Param("c", "c", Interval(0.0, None, "neither", limit=(1e-100, 1e30)), 1.0, "",

@@ -280,3 +280,40 @@ def test_bayes_below_convex_single_task(penalty, noise):
     conv = solve_single(penalty, rho, alphas, noise=noise, c=1e-3 if penalty == "hypent" else 1.0)
     ok = conv.converged
     assert (lim.amp_error[ok] <= conv.gen_error[ok] + conv.gen_error_err[ok] + lim.amp_error_err[ok] + 1e-12).all()
+
+
+@pytest.mark.parametrize("kk", [8.0, 20.0, 35.0, 50.0])
+@pytest.mark.parametrize("eps", [0.02, 0.3, 0.9])
+def test_fixed_mmse_tiny_errors_match_adaptive_quadrature(kk, eps):
+    """The fixed teacher at small sigma (kk = A/sigma): mmse ~ exp(-kk^2/8), down to ~1e-136,
+    where the posterior switches are far out in the Gaussian tail and of width 1/kk."""
+    rho = 0.1
+    par = 1 / math.sqrt(rho)
+    s2 = (par / kk) ** 2
+    task = Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher="fixed")
+    pr = prior_of(task, "none")
+    pr = type(pr)(np.array([1.0]), np.array([eps]), pr.kind, np.array([par]), ("g",))
+    got, est = mmse(pr, s2)
+    ref = ref_mmse(s2, eps, "fixed", par)
+    assert 0 < ref < 1e-3
+    assert got[0] == pytest.approx(ref, rel=1e-9, abs=0)
+    assert est[0] <= 1e-8 * got[0]
+
+
+@pytest.mark.parametrize("kk", [1.0, 3.0, 14.0, 30.0])
+def test_two_atom_prior_matches_the_binary_channel(kk):
+    """eps = 1 (the genie level, fixed teacher): beta = +-A, E[beta | w] = A tanh(A w / sigma^2),
+    so mmse / A^2 = E[1 - tanh(kk^2 + kk Z)] = E[2 / (1 + exp(2 (kk^2 + kk Z)))] (kk = A / sigma)."""
+    par = 1 / math.sqrt(0.1)
+    s2 = (par / kk) ** 2
+
+    def f(z):
+        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * 2 / (1 + math.exp(min(2 * (kk * kk + kk * z), 700)))
+
+    edges = sorted({-kk - 40.0, kk + 40.0, *(-kk + j / kk for j in range(-40, 41, 2))})
+    ref = sum(integrate.quad(f, a, b, epsabs=0, epsrel=1e-13, limit=200)[0] for a, b in zip(edges[:-1], edges[1:]))
+    task = Task(rho_pt=0.0, rho_ft=0.1, omega=0.0, teacher="fixed")
+    got, est = mmse(prior_of(task, "genie"), s2)
+    got, est = got[0] / (0.1 * par**2), est[0] / (0.1 * par**2)     # the FT support has weight rho_FT
+    assert got == pytest.approx(ref, rel=1e-9, abs=0)
+    assert est <= 1e-8 * got

@@ -220,5 +220,7 @@ def test_grid_key_table_in_the_docs_matches_the_registry():
             assert shown.startswith("required") or name == "lambda_pt_rel", (name, shown)
         elif isinstance(want, str):
             assert shown == f'`"{want}"`', (name, shown)
+        elif isinstance(want, bool):
+            assert shown == f"`{str(want).lower()}`", (name, shown)
         else:
             assert float(shown.split()[0]) == want, (name, shown)

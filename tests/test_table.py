@@ -89,6 +89,8 @@ BAD = [
     ({"rho_pt": 0.0, "omega": 1.0}, "rho_pt, rho_ft, omega: infeasible combination"),
     ({"lambda_pt_rel": None, "lambda_pt": [0.01, 0.02], "c_pt": 1e-3}, "lambda_pt, c_pt, gamma_ft: infeasible combination"),
     ({"lambda_pt_rel": -1.0, "gamma_ft": 0.0}, "c_FT = 0"),          # every point has c_FT = 0
+    ({"bayes": [True, False]}, "bayes: a table option, give true or false"),
+    ({"bayes": "yes"}, "bayes: a table option, give true or false"),
 ]
 
 
@@ -453,3 +455,36 @@ def test_grid_sizes_are_bounded(data, needle):
     with pytest.raises(GridError, match=needle):
         grid_from_dict(data)
     assert time.perf_counter() - t0 < 5
+
+
+def test_bayes_columns_equal_the_limit_solved_directly(tmp_path):
+    """`bayes = true` appends the Bayes/AMP limit of each row's task; efficiency = bayes / gen
+    error lies in [0, 1] within the estimates (Bayes is below every estimator, the network too)."""
+    from replica.bayes import solve_bayes
+    from ptft.table import BAYES_COLUMNS
+
+    d = {"c_pt": [1e-3, 1.0], "lambda_pt_rel": 0.0, "rho_pt": 0.1, "rho_ft": 0.1, "omega": [0.5, 1.0],
+         "teacher": ["gaussian", "fixed"], "noise": [0.0, 0.1], "alpha": {"lin": [0.05, 0.8, 5]}}
+    plain, with_limit = grid_from_dict(d), grid_from_dict({**d, "bayes": True})
+    assert plain.digest() == grid_from_dict({**d, "bayes": False}).digest() != with_limit.digest()
+    assert not plain.bayes and with_limit.bayes and with_limit.n_points == plain.n_points
+    out = tmp_path / "t.csv"
+    assert main(["table", str(write_grid(tmp_path, {**d, "bayes": True})), "--out", str(out), "--workers", "1",
+                 "--quiet"]) == 0
+    f = read_table(out)
+    assert list(f.columns) == list(COLUMNS) + list(BAYES_COLUMNS)
+    assert set(BAYES_COLUMNS).isdisjoint(compute_chunk(plain, 0, 1).columns)
+    for _, rows in f.groupby("group"):
+        r = rows.iloc[0]
+        task = Task(rho_pt=r.rho_pt, rho_ft=r.rho_ft, omega=r.omega, teacher=r.teacher, noise=r.noise)
+        lim = solve_bayes(task, rows.alpha.to_numpy())
+        assert lim.converged.all()
+        for col in BAYES_COLUMNS[:4]:
+            np.testing.assert_allclose(rows[col].to_numpy(), getattr(lim, col), rtol=1e-15, atol=0, err_msg=col)
+        ok = rows.converged.to_numpy()
+        gen, err = rows.gen_error.to_numpy()[ok], rows.gen_error_err.to_numpy()[ok]
+        b, berr, eff = lim.bayes_error[ok], lim.bayes_error_err[ok], rows.efficiency.to_numpy()[ok]
+        np.testing.assert_allclose(eff[gen > 0], b[gen > 0] / gen[gen > 0], rtol=1e-15)
+        assert (b <= gen + err + berr).all()
+        pos = gen > 0
+        assert (eff[pos] <= 1 + (err[pos] + berr[pos]) / gen[pos]).all() and (eff >= 0).all()

@@ -21,10 +21,10 @@ from .describe import Estimate, count_infeasible_groups, describe, process_age
 from .executors import default_workers
 from .output import OutLock
 from .parts import DEFAULT_CHUNK_ROWS, MANIFEST_FORMAT, Plan, read_table, write_part
-from .rows import COLUMNS, FLOAT_OUT, INPUTS, compute_chunk, compute_groups, ptft_version
+from .rows import BAYES_COLUMNS, COLUMNS, FLOAT_OUT, INPUTS, compute_chunk, compute_groups, ptft_version
 from .sweep import ChunkFailure, Summary, run_table, table
 
-__all__ = ["COLUMNS", "FLOAT_OUT", "INPUTS", "DEFAULT_CHUNK_ROWS", "MANIFEST_FORMAT", "ChunkFailure", "Estimate",
+__all__ = ["BAYES_COLUMNS", "COLUMNS", "FLOAT_OUT", "INPUTS", "DEFAULT_CHUNK_ROWS", "MANIFEST_FORMAT", "ChunkFailure", "Estimate",
            "OutLock", "Plan", "Summary", "compute_chunk", "compute_groups", "count_infeasible_groups",
            "default_workers", "describe", "process_age", "ptft_version", "read_table", "run_table", "table",
            "write_part"]

@@ -85,7 +85,7 @@ def _thinned(grid: Grid, n: int) -> Grid:
     if len(alphas) <= n:
         return grid
     keep = sorted({round(i * (len(alphas) - 1) / (n - 1)) for i in range(n)})
-    return Grid(grid.axes[:-1] + (("alpha", tuple(alphas[i] for i in keep)),))
+    return Grid(grid.axes[:-1] + (("alpha", tuple(alphas[i] for i in keep)),), grid.options)
 
 
 def process_age() -> float:

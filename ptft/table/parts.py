@@ -15,7 +15,7 @@ from symbolic.errors import InputError
 
 from ..grid import Grid
 from replica.params import ParameterError
-from .rows import COLUMNS, ptft_version
+from .rows import BAYES_COLUMNS, COLUMNS, ptft_version
 
 MANIFEST_FORMAT = 1
 DEFAULT_CHUNK_ROWS = 2000
@@ -173,7 +173,7 @@ def read_table(path):
     path = Path(path)
     if path.suffix == ".csv":            # empty fields are NaN in numbers, "" in text columns
         text = ("teacher", "phase", "status", "message", "ptft_version")
-        numeric = [c for c in COLUMNS if c not in text]
+        numeric = [c for c in COLUMNS + BAYES_COLUMNS if c not in text]
         return pd.read_csv(path, keep_default_na=False, na_values={c: ["", "NaN", "nan"] for c in numeric},
                            dtype={c: str for c in text})
     return pd.read_parquet(path)
