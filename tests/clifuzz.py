@@ -66,6 +66,7 @@ BASES = {
     ("head-energy-resnet",): ["--seeds", "1", "--out", "/nonexistent/x.csv"],
     ("table",): ["{grid}", "--describe"],
     ("derive",): [],
+    ("bayes",): ["--alpha", "0.2,0.3", "--format", "csv"],
 }
 # options that would turn a cheap base into a long run: never drawn
 SKIP = {("resnet", "--out"), ("head-energy-resnet", "--out"), ("table", "--out"), ("table", "--dask"),

@@ -393,12 +393,21 @@ def test_workdir_read_only_is_refused(workdir, tmp_path):
         ro.chmod(0o700)
 
 
-def test_imperfect_pt_that_does_not_converge_is_exit_3_not_2(workdir):
+def test_imperfect_pt_that_does_not_converge_is_exit_3_not_2(workdir, monkeypatch):
+    # The point of the original report (alpha_pt = 0.999999) now converges; the rule is forced
+    # here by a PT replica that reports non-convergence, as a real failure would.
+    import dataclasses
+
+    import replica.imperfect as imperfect
+
+    real = imperfect.pt_channel
+    monkeypatch.setattr(imperfect, "pt_channel",
+                        lambda *a, **k: dataclasses.replace(real(*a, **k), converged=False, residual=3e-6))
     argv = ["solve-ext", "--rho-pt", "0.1", "--rho-ft", "0.1", "--omega", "0", "--teacher", "fixed", "--c-pt",
-            "1e-6", "--lambda-pt", "-0.99e-6", "--alpha", "0.2", "--alpha-pt", "0.999999"]
+            "1e-6", "--lambda-pt", "-0.99e-6", "--alpha", "0.2", "--alpha-pt", "0.6"]
     code, stdout, stderr = run_cli(argv)
     assert_contract(argv, code, stdout, stderr)
-    assert code == 3 and "PT replica" in stderr and "did not converge" in stderr
+    assert code == 3 and "PT replica" in stderr and "did not converge" in stderr and stdout == ""
 
 
 def test_sample_complexity_never_reached_is_a_status_not_inf(workdir):

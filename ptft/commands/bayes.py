@@ -27,9 +27,14 @@ def register(sub) -> dict:
     return {"bayes": _cmd_bayes}
 
 
+# finite-D AMP: two N x D matrix products per iteration and seed; 1e11 multiply-adds is about a
+# minute of CPU (a GPU does it in seconds)
+MAX_AMP_WORK = 1e11
+
+
 def _cmd_bayes(args) -> int:
     from ptft.cli import (EXIT_NOCONV, InputError, check_int, check_memory, check_out, check_samples, finish_frame,
-                          parse_alphas, task_from_args)
+                          parse_alphas, task_from_args, with_parameters)
     from replica.bayes import solve_bayes
 
     task = task_from_args(args)
@@ -41,7 +46,7 @@ def _cmd_bayes(args) -> int:
         frame = res.to_frame()[COLUMNS]
         for key in ("alpha_it", "alpha_amp", "alpha_l1", "knowledge"):
             frame[key] = res.info[key]
-        code = finish_frame(frame, args, required=COLUMNS[:5])
+        code = finish_frame(with_parameters(frame, task), args, required=COLUMNS[:5])
         return code or (0 if res.converged.all() else _warn_unconverged(res, EXIT_NOCONV))
     check_int("--dim", args.dim, 10, 100_000)
     check_int("--seeds", args.seeds, 2, 10_000)
@@ -57,12 +62,16 @@ def _cmd_bayes(args) -> int:
             raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
     check_samples(alphas, args.dim)
     check_memory("the batched design (seeds x N x D)", 8.0 * args.seeds * max(alphas) * args.dim ** 2)
+    work = 2.0 * args.seeds * max(alphas) * args.dim ** 2 * args.iterations * len(alphas)
+    if work > MAX_AMP_WORK:                 # refused before it starts, not after an hour
+        raise InputError(f"--simulate: seeds x N x D x iterations x alphas is about {work:.2g} multiply-adds; "
+                         f"at most {MAX_AMP_WORK:.0e} (fewer --seeds, --iterations or alphas, or a smaller --dim)")
     from empirical.amp import compare_with_se
 
     frame = compare_with_se(task, alphas, args.dim, range(args.seeds), knowledge=args.knowledge,
                             n_iter=args.iterations, damping=args.damping,
                             backend="numpy" if args.device == "cpu" else "torch", device=args.device)
-    return finish_frame(frame, args, required=["amp_finite_d", "se_theory"])
+    return finish_frame(with_parameters(frame, task), args, required=["amp_finite_d", "se_theory"])
 
 
 def _warn_unconverged(res, code) -> int:
