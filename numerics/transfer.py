@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .expressions import kernels
+from .expressions import kernels, state_kernels
 from symbolic.errors import InputError
 
 
@@ -77,7 +77,7 @@ def pt_end_state(beta, c_pt_v, lambda_pt_v, *, normalized: bool = False):
     larger path of each layer is a sum of nonnegative terms and the smaller one, where its two
     terms nearly cancel, is (derived product)/(larger path).
     """
-    k = kernels()
+    k = state_kernels()
     c_arr, sp_arr, sm_arr = pt_scales(c_pt_v, lambda_pt_v, normalized)
     lam_arr = (sp_arr - sm_arr) / 2 if normalized else np.asarray(lambda_pt_v, dtype=float)
     beta_arr = np.asarray(beta, dtype=float)
