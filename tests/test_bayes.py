@@ -99,6 +99,27 @@ def M_ref(task, knowledge, s2):
     return sum(p * ref_mmse(s2, e, kind, par) for p, e, par in zip(pr.weight, pr.eps, pr.par))
 
 
+def _largest_fixed_point(M, e0=1.0):
+    """The fixed point AMP reaches from e0: iterate E <- M(E) (a decreasing sequence, since M is
+    increasing and M(e0) < e0) until the steps are small, then walk down from the last iterate in
+    growing steps to the first E with M(E) >= E and bisect there. A fixed grid is not enough: a
+    stuck fixed point and its unstable partner can both sit between two grid nodes."""
+    e = e0
+    for _ in range(400):
+        nxt = M(e)
+        if e - nxt <= 0.02 * e or nxt <= 0:
+            break
+        e = nxt
+    F = lambda x: M(x) - x  # noqa: E731
+    hi, step = e, max(e - M(e), 1e-300)
+    while F(hi) < 0:
+        lo = max(hi - step, 0.0)
+        if F(lo) >= 0:
+            return optimize.brentq(F, lo, hi, xtol=1e-15 * max(lo, 1e-300), rtol=1e-13)
+        hi, step = lo, 1.5 * step
+    return hi
+
+
 # -- closed forms ------------------------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
 @given(s2=st.floats(1e-12, 1e6), rho=st.floats(0.01, 1.0))
@@ -152,13 +173,8 @@ def test_fixed_points_match_reference_state_evolution(alpha, noise, omega, teach
     """The SE written here with quadrature mmse: iterate from E = 1 to the AMP fixed point."""
     task = Task(rho_pt=0.2, rho_ft=0.1, omega=omega, teacher=teacher, noise=noise)
     res = solve_bayes(task, [alpha], knowledge=knowledge)
-    F = lambda E: M_ref(task, knowledge, (noise**2 + E) / alpha) - E  # noqa: E731
-    # the largest root of F: scan down from E = 1 (F(1) < 0), then brentq on the first sign change
-    f0 = M_ref(task, knowledge, noise**2 / alpha)          # every fixed point is >= F(0)
-    grid = np.geomspace(1.0, 0.5 * f0, 60)
-    vals = [F(e) for e in grid]
-    k = next(i for i in range(1, len(grid)) if vals[i] >= 0)
-    e_amp = optimize.brentq(F, grid[k], grid[k - 1], xtol=1e-15, rtol=1e-13)
+    M = lambda E: M_ref(task, knowledge, (noise**2 + E) / alpha)  # noqa: E731
+    e_amp = _largest_fixed_point(M)
     assert res.converged[0]
     assert res.amp_error[0] == pytest.approx(e_amp, rel=1e-8, abs=1e-15)
 
