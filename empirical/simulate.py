@@ -252,6 +252,10 @@ def simulate(settings, alphas, cfg: SimConfig = SimConfig(), *, progress: bool =
     return pd.DataFrame(rows)
 
 
+# gen_error below which a spread between seeds is float64 rounding, not statistics: the teacher's
+# mean square coordinate is 1, and a trained weight is exact to ~1e-10 at best, so at exact recovery
+# (theory 0) every seed lands on 1e-30..1e-20 and a z-score of that spread would read as a failure
+ROUNDING_FLOOR = 1e-20
 MIN_SEEDS_FOR_SE = 10     # below this the standard error is itself too noisy to read z at face value
 
 
@@ -262,7 +266,7 @@ def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
     the replica prediction with z = (mean - theory) / SE and its two-sided t p-value.
 
     z and p are NaN where they mean nothing: a single run, or an SE at rounding level
-    (<= 1e-12 of the error, e.g. exact recovery in every seed).  Rows from separate calls with
+    (<= 1e-12 of the error, or <= ROUNDING_FLOOR: exact recovery in every seed).  Rows from separate calls with
     disjoint seeds (``SimConfig.seeds``) can be concatenated before summarising: the result is
     that of one call with all the seeds.
     """
@@ -282,7 +286,8 @@ def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
     out["ci_high"] = out["gen_error"] + t975 * out["se"]
     if theory:
         out = _with_theory(out)
-        meaningful = (dof >= 1) & (out["se"] > 1e-12 * np.maximum(out["gen_error"].abs(), out["theory"].abs()))
+        scale = np.maximum(out["gen_error"].abs(), out["theory"].abs())
+        meaningful = (dof >= 1) & (out["se"] > np.maximum(1e-12 * scale, ROUNDING_FLOOR))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (out["gen_error"] - out["theory"]) / out["se"]
         out["z"] = np.where(meaningful, z, np.nan)

@@ -27,7 +27,7 @@ from numerics import codegen
 
 from .classes import GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Classes, ptft_classes, single_classes  # noqa: F401
 from .classes import _append_teacher, _pack  # noqa: F401 (re-exported for callers of replica.solver)
-from .params import Init, ParameterError, Task, _finite, check_alphas, check_range
+from .params import Init, ParameterError, Task, _check_fields, _finite, check_alphas, check_range
 from .result import SolveResult, flag_nonfinite, parameter_columns  # noqa: F401
 
 # below this sigma the fixed point is declared exact recovery (sigma^2 stays a normal float)
@@ -256,9 +256,7 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
     acc = _accuracy(accuracy, rtol)
     kern = codegen.builtin(kernels) if isinstance(kernels, str) else kernels
     alphas = np.asarray(check_alphas(alphas), float)
-    reg = float(reg)
-    if not (math.isfinite(reg) and reg >= 0):
-        raise ParameterError(f"reg must be a finite number >= 0, got {reg}")
+    reg = check_range("reg", reg)
     order = np.argsort(alphas, kind="stable")
     n, ng = alphas.size, len(classes.group_names)
     out = {k: np.full(n, np.nan) for k in ("gen", "par", "err", "sigma", "tau", "act", "res")}
@@ -396,16 +394,7 @@ class SingleTask:
     c: float = 1.0
 
     def __post_init__(self):
-        c = _finite("c", self.c)
-        if not c > 0:
-            raise ParameterError(f"c must be a finite number > 0, got {c}")
-        rho = _finite("rho", self.rho)
-        if not 0.0 < rho <= 1.0:
-            raise ParameterError(f"rho must lie in (0, 1], got {rho:g}")
-        task = Task(rho_pt=0.0, rho_ft=rho, omega=0.0, teacher=self.teacher, noise=self.noise)  # validates
-        object.__setattr__(self, "c", c)
-        object.__setattr__(self, "rho", rho)
-        object.__setattr__(self, "noise", task.noise)
+        _check_fields(self)     # c, rho, teacher, noise: the registry's rules, one error each
 
 
 @dataclass(frozen=True)

@@ -271,9 +271,11 @@ def _piece_points(breaks, i):
     return [lo + p if lo is not None else hi - p for p in _sample_points()]
 
 
-def _where(breaks, i) -> str:
+def _where(breaks, i, last=None) -> str:
+    """The open interval of pieces i..last (default i alone) as text."""
+    last = i if last is None else last
     lo = f"{float(breaks[i - 1]):g}" if i > 0 else None
-    hi = f"{float(breaks[i]):g}" if i < len(breaks) else None
+    hi = f"{float(breaks[last]):g}" if last < len(breaks) else None
     if lo is None and hi is None:
         return "everywhere"
     if lo is None:
@@ -302,10 +304,15 @@ def _check_convex(pen: Penalty, text: str) -> None:
     kinked = any(sp.simplify(r - l) != 0 for l, r in pen.subgradients)
     if not kinked and all(sp.simplify(pen.piece_dq(i, 2)) == 0 for i in range(len(pen.pieces))):
         raise PenaltyError(f"penalty '{text}' is affine: the minimum-penalty interpolator is not unique")
-    for i in range(len(pen.pieces)):
-        if sp.simplify(pen.piece_dq(i)) == 0:
-            raise PenaltyError(f"penalty '{text}' is constant on {_where(breaks, i)}: the minimum-penalty "
-                               "interpolator is not unique there")
+    flat = [sp.simplify(pen.piece_dq(i)) == 0 for i in range(len(pen.pieces))]
+    if any(flat):
+        # a convex, continuous Q is flat on one interval: report all of it (adjacent flat pieces)
+        i = flat.index(True)
+        last = i
+        while last + 1 < len(flat) and flat[last + 1]:
+            last += 1
+        raise PenaltyError(f"penalty '{text}' is constant on {_where(breaks, i, last)}: the minimum-penalty "
+                           "interpolator is not unique there")
 
 
 def make_penalty(expr: sp.Expr | str, name: str = "custom", scale: sp.Expr | None = None) -> Penalty:

@@ -267,3 +267,13 @@ def test_simulate_cli_seed_offset_and_few_seed_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0 and sorted(pd.read_csv(runs).seed) == [5, 6]
     assert "standard error is itself uncertain" in err
+
+
+def test_exact_recovery_rounding_is_not_a_discrepancy():
+    """At alpha = 1.5 > 1 the noiseless interpolator is the teacher (theory 0, by linear algebra):
+    seeds that land on float64 rounding (1e-30) get no z-score, while a real error does."""
+    runs = _fake_runs([1e-30, 3e-30, 2e-30]).assign(alpha=1.5)
+    row = summarize(runs).iloc[0]
+    assert row.theory == 0.0 and np.isnan(row.z) and np.isnan(row.p_value)
+    bad = summarize(_fake_runs([1e-3, 2e-3, 1.5e-3]).assign(alpha=1.5)).iloc[0]
+    assert bad.z == pytest.approx(1.5e-3 / (np.std([1e-3, 2e-3, 1.5e-3], ddof=1) / np.sqrt(3)), rel=1e-9)

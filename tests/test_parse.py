@@ -133,3 +133,19 @@ def test_kernel_lookup_parses_before_the_cache(tmp_path):
         codegen.from_expression(f"__import__('os').system('touch {target}')")
     assert not target.exists()
     assert not os.path.exists("f")
+
+
+@pytest.mark.parametrize("text,region", [
+    ("Max(0, Abs(b) - 1)", "-1 < b < 1"),                       # flat on two pieces around 0
+    ("Max(0, Abs(b) - 1) + Max(0, Abs(b) - 2)", "-1 < b < 1"),
+    ("Max(0, b - 1)", "b < 1"),
+    ("Max(0, -b - 2)", "b > -2"),
+])
+def test_flat_region_reported_whole(text, region):
+    """A flat convex penalty has no unique interpolator; the refusal names the whole flat interval
+    (written here from the penalty's definition), not one of its pieces."""
+    from symbolic.penalty import make_penalty
+
+    with pytest.raises(PenaltyError) as info:
+        make_penalty(text)
+    assert f"constant on {region}:" in str(info.value)

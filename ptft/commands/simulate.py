@@ -85,7 +85,7 @@ def _cmd_simulate(args) -> int:
               file=sys.stderr)
     elif table[["z", "p_value"]].isna().to_numpy().any() and np.isfinite(table["gen_error"]).all():
         print("ptft: note: z and p_value are left empty where the standard error is at rounding level "
-              "(every seed gave the same error, e.g. exact recovery)", file=sys.stderr)
+              "(e.g. exact recovery: every seed's error is float64 rounding)", file=sys.stderr)
     bad = int((table.n_converged < table.n_runs).sum())
     if bad:
         print(f"ptft: warning: {bad} alpha values have runs that did not converge "
