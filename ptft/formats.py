@@ -31,7 +31,28 @@ def render(frame, fmt: str, *, rtol: float | None = None, head: str = "") -> str
         return to_csv(frame)
     if fmt == "json":
         return to_json(frame)
-    return head + to_table(frame, rtol)
+    frame, shared = _split_shared(frame)
+    return head + shared + to_table(frame, rtol)
+
+
+def _split_shared(frame):
+    """(frame without the parameter columns that hold one value in every row, a header line
+    naming them): a sweep over alpha need not repeat its task on every line. Text only; csv and
+    json keep every column."""
+    from symbolic.registry import PARAMS
+
+    if len(frame) < 2:
+        return frame, ""
+    same = [c for c in frame.columns if c in PARAMS and frame[c].nunique(dropna=False) == 1]
+    if not same:
+        return frame, ""
+    text = "  ".join(f"{c}={_show(frame[c].iloc[0])}" for c in same)
+    return frame.drop(columns=same), f"every row: {text}\n"
+
+
+def _show(value) -> str:
+    value = _plain(value)
+    return "" if value is None else f"{value:.12g}" if isinstance(value, float) else str(value)
 
 
 def to_csv(frame) -> str:
