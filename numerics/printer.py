@@ -1,7 +1,7 @@
 """The one printer: every SymPy expression that becomes code is printed here.
 
 Both generated modules use it: the penalty kernels (``numerics.codegen``, ``@njit`` scalar
-functions) and the derived scalar expressions (``numerics.expressions``, ``@vectorize`` ufuncs:
+functions) and the derived scalar expressions (``numerics.expressions``, ``@njit`` scalar kernels with broadcasting array wrappers:
 c_FT, q_c, the regime axes and the oracle PT end state). One set of printing rules
 (SymPy's ``PythonCodePrinter`` with ``math.``-qualified functions, symbols renamed to the
 argument names) means one place to change them; nothing is ``lambdify``-ed at run time.

@@ -18,7 +18,7 @@ because reuse is about how the penalty prices features that pretraining learnt):
     I = rich, independent    II = lazy, dependent    III = lazy, independent    IV = rich, dependent.
 
 The functions are printed from the SymPy expressions to a cached Numba module
-(``numerics.expressions``, shared with the solver's c_FT and the finite-D penalty) and are numpy ufuncs: they broadcast over grids (``ptft figure fig2``).
+(``numerics.expressions``, shared with the solver's c_FT and the finite-D penalty) and broadcast over numpy grids like ufuncs (``ptft figure fig2``).
 """
 from __future__ import annotations
 
