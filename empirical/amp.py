@@ -130,7 +130,9 @@ def make_problem(task: Task, alpha: float, dim: int, seeds, *, knowledge: str = 
 class AmpRun:
     """What :func:`iterate` returns (NumPy arrays): ``errors`` ||x^t - beta*||^2 / D per
     iteration and seed (n_iter + 1, K), ``estimate`` x at the last iteration (K, D) and
-    ``last_change`` ||x^T - x^{T-1}||^2 / D per seed (K,), the size of the last step."""
+    ``last_change`` ||eta(w^{T-1}) - x^{T-1}||^2 / D per seed (K,), the residual of the last
+    step (the step itself when undamped; with damping d the step is d times it, so a tiny d
+    cannot pass for convergence)."""
 
     errors: np.ndarray
     estimate: np.ndarray
@@ -158,7 +160,7 @@ def iterate(prob: AmpProblem, n_iter: int = 30, damping: float = 1.0) -> AmpRun:
         x_new = eta if damping == 1.0 else (1.0 - damping) * x + damping * eta
         onsager = xp.mean(var, -1) / xp.clip(tau2, 1e-300, None) / alpha    # <eta'> / alpha
         z = y - (a @ x_new[..., None])[..., 0] + z * onsager[:, None]
-        change = xp.mean((x_new - x) ** 2, -1)
+        change = xp.mean((eta - x) ** 2, -1)       # the map's residual: damping does not shrink it
         x = x_new
         errors.append(xp.mean((x - prob.beta) ** 2, -1))
     host = (lambda v: v) if xp is np else (lambda v: v.cpu().numpy())   # noqa: E731
@@ -171,8 +173,8 @@ def run_amp(prob: AmpProblem, n_iter: int = 30, damping: float = 1.0):
     return iterate(prob, n_iter, damping).errors
 
 
-# a run has converged when its last step moved the estimate by at most this fraction of its
-# error (squared norms): the error is then fixed to about 2 sqrt(1e-6) = 0.2% of itself
+# a run has converged when its last (undamped) step moved the estimate by at most this fraction
+# of its error (squared norms): the error is then fixed to about 2 sqrt(1e-6) = 0.2% of itself
 CONVERGED = 1e-6
 _TINY = 1e-24           # error floor of that test (exact recovery: the error itself tends to 0)
 
@@ -182,8 +184,8 @@ def simulate_amp(task: Task, alphas, dim: int, seeds, *, knowledge: str = "pt", 
     """Finite-D AMP on the instances ``ptft simulate`` trains the network on: one row per
     (alpha, seed) with the columns of :func:`empirical.simulate.simulate` (the initialisation's
     are NaN: AMP has none), plus ``knowledge`` and ``damping``. ``steps`` is ``n_iter``;
-    ``rel_residual`` is sqrt(||x^T - x^{T-1}||^2 / ||x^T - beta*||^2), the size of the last step
-    relative to the error, and a run is ``converged`` when it is <= sqrt(CONVERGED).
+    ``rel_residual`` is sqrt(||eta(w^{T-1}) - x^{T-1}||^2 / ||x^T - beta*||^2), the undamped last
+    step relative to the error, and a run is ``converged`` when it is <= sqrt(CONVERGED).
     ``device`` 'cpu' runs NumPy, 'cuda[:N]' torch; seeds are batched under ``batch_bytes`` (0:
     256 MiB on the CPU, 2 GiB on CUDA)."""
     import pandas as pd

@@ -113,3 +113,12 @@ def test_one_seed_and_exact_recovery_print_no_fake_spread():
     row = pd.read_csv(io.StringIO(out)).iloc[0]
     assert code == 0 and row.gen_error < 1e-12 and row.bayes_error == 0.0 and np.isnan(row.se) and np.isnan(row.z)
     assert "one seed has no spread" in err
+
+
+def test_small_damping_cannot_pass_for_convergence():
+    """With damping 1e-3 the estimate barely moves from 0; convergence is judged on the undamped
+    step, so the runs are not converged and the exit code is 3 (damped: compared with the fixed point)."""
+    code, out, err = run(["simulate", "--method", "amp", "--omega", "0.5", "--alpha", "0.3", "--dim", "200",
+                          "--seeds", "3", "--damping", "1e-3", "--iterations", "20", "--quiet", "--format", "csv"])
+    row = pd.read_csv(io.StringIO(out)).iloc[0]
+    assert code == 3 and row.n_converged == 0 and "did not converge" in err

@@ -140,7 +140,7 @@ def _run_amp(args, task, alphas):
     # iterations whether or not a run has settled, so an unsettled run is a fact, not a failure;
     # damped, theory is the fixed point, which only a settled run can be compared with
     fatal = args.damping < 1.0
-    return runs, table, frame, (fatal, "the last AMP step moved the estimate by more than 0.1% of its error"
+    return runs, table, frame, (fatal, "the last undamped AMP step moves the estimate by more than 0.1% of its error"
                                 + ("; theory is the state evolution at the same iteration, which holds either way"
                                    if not fatal else "") + "; more --iterations, or --damping 0.8 at small --dim")
 
