@@ -122,3 +122,12 @@ def test_small_damping_cannot_pass_for_convergence():
                           "--seeds", "3", "--damping", "1e-3", "--iterations", "20", "--quiet", "--format", "csv"])
     row = pd.read_csv(io.StringIO(out)).iloc[0]
     assert code == 3 and row.n_converged == 0 and "did not converge" in err
+
+
+@pytest.mark.gpu
+def test_simulate_amp_on_cuda_matches_numpy():
+    """The same seeds on CUDA (torch) and on the CPU (NumPy): the same per-run errors."""
+    task = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5, noise=0.1)
+    cpu = simulate_amp(task, [0.3], 2000, range(4), n_iter=20)
+    gpu = simulate_amp(task, [0.3], 2000, range(4), n_iter=20, device="cuda")
+    assert np.allclose(cpu.gen_error, gpu.gen_error, rtol=1e-8)
