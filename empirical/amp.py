@@ -267,31 +267,22 @@ def _amp_theory(out, task: Task, dim: int, knowledge: str, n_iter: int, damping:
 
 def compare_with_se(task: Task, alphas, dim: int, seeds, *, knowledge: str = "pt", n_iter: int = 30,
                     damping: float = 1.0, backend: str = "numpy", device: str = "cpu", at_iter: int | None = None):
-    """Finite-D AMP against the state evolution: per alpha the mean error over seeds at iteration
-    ``at_iter`` (default the last), its standard error and 95% t-interval, and the SE value at
-    the same iteration (``se_theory``; with ``damping`` < 1 the SE fixed point) and at
-    convergence (``amp_error``). A pandas frame."""
-    import pandas as pd
-    from scipy import stats
-
-    from replica.bayes import solve_bayes, state_evolution
-
-    seeds = list(seeds)
+    """Finite-D AMP against the state evolution (``ptft bayes --simulate``): per alpha the mean
+    error over seeds at iteration ``at_iter`` (default ``n_iter``; later iterations do not change
+    it, so only that many are run), its standard error and 95% t-interval, the SE value at the
+    same iteration (``se_theory``; with ``damping`` < 1 the SE fixed point), z, its p-value and
+    the fixed point (``amp_error``). :func:`simulate_amp` + :func:`summarize_amp` with the
+    columns renamed; ``backend`` 'numpy' needs ``device`` 'cpu'. A pandas frame."""
+    if backend not in ("numpy", "torch"):
+        raise ParameterError(f"backend must be numpy or torch, got {backend!r}")
+    if backend == "numpy" and device != "cpu":
+        raise ParameterError(f"the numpy backend runs on the cpu, not {device!r}")
     t_at = n_iter if at_iter is None else at_iter
-    rows = []
-    lim = solve_bayes(task, alphas, knowledge=knowledge)
-    for i, alpha in enumerate(alphas):
-        prob = make_problem(task, alpha, dim, seeds, knowledge=knowledge, backend=backend, device=device)
-        err = run_amp(prob, n_iter, damping)[t_at]
-        kk = err.size
-        mean = float(np.mean(err))
-        se = float(np.std(err, ddof=1) / math.sqrt(kk)) if kk > 1 else math.nan
-        half = float(stats.t.ppf(0.975, kk - 1) * se) if kk > 1 else math.nan
-        # damped AMP has no scalar SE per iteration: only its fixed point (the same) is predicted
-        theory = (float(state_evolution(task, prob.alpha, knowledge=knowledge, n_iter=t_at)[t_at])
-                  if damping == 1.0 else float(solve_bayes(task, [prob.alpha], knowledge=knowledge).amp_error[0]))
-        rows.append({"alpha": alpha, "dim": dim, "n_seeds": kk, "iteration": t_at, "amp_finite_d": mean, "se": se,
-                     "ci_low": mean - half, "ci_high": mean + half, "se_theory": theory,
-                     "z": (mean - theory) / se if se and se > 0 else math.nan,
-                     "amp_error": float(lim.amp_error[i]), "bayes_error": float(lim.bayes_error[i])})
-    return pd.DataFrame(rows)
+    runs = simulate_amp(task, list(alphas), dim, seeds, knowledge=knowledge, n_iter=t_at, damping=damping,
+                        device=device)
+    table = summarize_amp(runs)
+    real = [max(1, int(round(a * dim))) / dim for a in table["alpha"]]
+    return table.assign(dim=dim, alpha_realized=real, iteration=t_at).rename(
+        columns={"gen_error": "amp_finite_d", "n_runs": "n_seeds", "theory": "se_theory"})[
+        ["alpha", "alpha_realized", "dim", "n_seeds", "iteration", "amp_finite_d", "se", "ci_low", "ci_high",
+         "se_theory", "z", "p_value", "n_converged", "amp_error", "bayes_error"]]

@@ -131,3 +131,16 @@ def test_simulate_amp_on_cuda_matches_numpy():
     cpu = simulate_amp(task, [0.3], 2000, range(4), n_iter=20)
     gpu = simulate_amp(task, [0.3], 2000, range(4), n_iter=20, device="cuda")
     assert np.allclose(cpu.gen_error, gpu.gen_error, rtol=1e-8)
+
+
+def test_bayes_simulate_and_simulate_amp_agree():
+    """``ptft bayes --simulate`` and ``ptft simulate --method amp`` run the same seeds on the same
+    instances: the same mean, interval and state evolution."""
+    common = ["--omega", "0.5", "--noise", "0.1", "--alpha", "0.3", "--dim", "300", "--seeds", "3",
+              "--iterations", "12", "--format", "csv"]
+    code_b, out_b, _ = run(["bayes", "--simulate"] + common)
+    code_s, out_s, _ = run(["simulate", "--method", "amp", "--quiet"] + common)
+    b, s = pd.read_csv(io.StringIO(out_b)).iloc[0], pd.read_csv(io.StringIO(out_s)).iloc[0]
+    assert code_b == code_s == 0
+    assert b.amp_finite_d == s.gen_error and b.ci_high == s.ci_high and b.se_theory == s.theory
+    assert b.knowledge == s.knowledge == "pt"
