@@ -191,8 +191,6 @@ def simulate_amp(task: Task, alphas, dim: int, seeds, *, knowledge: str = "pt", 
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .tasks import GROUP_NAMES
-
     seeds = list(seeds)
     backend = "numpy" if device == "cpu" else "torch"
     budget = batch_bytes or ((256 << 20) if backend == "numpy" else (2 << 30))
@@ -205,28 +203,36 @@ def simulate_amp(task: Task, alphas, dim: int, seeds, *, knowledge: str = "pt", 
             for k in range(0, len(seeds), size):
                 batch = seeds[k:k + size]
                 prob = make_problem(task, alpha, dim, batch, knowledge=knowledge, backend=backend, device=device)
-                run = iterate(prob, n_iter, damping)
-                beta = prob.beta if backend == "numpy" else prob.beta.cpu().numpy()
-                sq = (run.estimate - beta) ** 2
-                err = run.errors[-1]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rel = np.sqrt(run.last_change / np.maximum(err, _TINY))
-                for b, seed in enumerate(batch):
-                    row = dict(setting=0, label="amp", rho_pt=task.rho_pt, rho_ft=task.rho_ft, omega=task.omega,
-                               a_pt=task.a_pt, teacher=task.teacher, noise=task.noise, c_pt=np.nan,
-                               lambda_pt=np.nan, gamma_ft=np.nan, alpha=alpha, n_samples=n, dim=dim, seed=seed,
-                               method="amp", alpha_pt=np.nan, gen_error=float(err[b]))
-                    for g, name in enumerate(GROUP_NAMES):
-                        mask = prob.group[b] == g
-                        row[f"err_{name}"] = float(sq[b][mask].mean()) if mask.any() else np.nan
-                    ok = bool(rel[b] <= math.sqrt(CONVERGED))        # NaN (a blown-up run) is not
-                    row.update(steps=n_iter, drift=np.nan, train_mse=np.nan, rel_residual=float(rel[b]),
-                               stop_reason="converged" if ok else "not converged", converged=ok,
-                               active_fraction=float((np.abs(run.estimate[b]) > 1e-6).mean()),
-                               knowledge=knowledge, damping=damping)
-                    rows.append(row)
+                rows.extend(_rows(task, alpha, n, dim, batch, prob, iterate(prob, n_iter, damping), knowledge, damping))
                 bar.update(len(batch))
     return pd.DataFrame(rows)
+
+
+def _rows(task, alpha, n, dim, batch, prob, run: AmpRun, knowledge, damping) -> list[dict]:
+    """One row per seed of a batch, in the layout of the network's runs table."""
+    from .tasks import GROUP_NAMES
+
+    beta = prob.beta if isinstance(prob.beta, np.ndarray) else prob.beta.cpu().numpy()
+    sq = (run.estimate - beta) ** 2
+    err = run.errors[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.sqrt(run.last_change / np.maximum(err, _TINY))
+    rows = []
+    for b, seed in enumerate(batch):
+        row = dict(setting=0, label="amp", rho_pt=task.rho_pt, rho_ft=task.rho_ft, omega=task.omega,
+                   a_pt=task.a_pt, teacher=task.teacher, noise=task.noise, c_pt=np.nan, lambda_pt=np.nan,
+                   gamma_ft=np.nan, alpha=alpha, n_samples=n, dim=dim, seed=seed, method="amp", alpha_pt=np.nan,
+                   gen_error=float(err[b]))
+        for g, name in enumerate(GROUP_NAMES):
+            mask = prob.group[b] == g
+            row[f"err_{name}"] = float(sq[b][mask].mean()) if mask.any() else np.nan
+        ok = bool(rel[b] <= math.sqrt(CONVERGED))        # NaN (a run that blew up) is not
+        row.update(steps=run.errors.shape[0] - 1, drift=np.nan, train_mse=np.nan, rel_residual=float(rel[b]),
+                   stop_reason="converged" if ok else "not converged", converged=ok,
+                   active_fraction=float((np.abs(run.estimate[b]) > 1e-6).mean()), knowledge=knowledge,
+                   damping=damping)
+        rows.append(row)
+    return rows
 
 
 def summarize_amp(runs):

@@ -144,3 +144,11 @@ def test_bayes_simulate_and_simulate_amp_agree():
     assert code_b == code_s == 0
     assert b.amp_finite_d == s.gen_error and b.ci_high == s.ci_high and b.se_theory == s.theory
     assert b.knowledge == s.knowledge == "pt"
+
+
+def test_a_run_does_not_depend_on_its_batch():
+    task = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5, noise=0.1, teacher="fixed")
+    whole = simulate_amp(task, [0.3], 200, range(4), n_iter=15)
+    one_by_one = simulate_amp(task, [0.3], 200, range(4), n_iter=15, batch_bytes=1)
+    assert np.allclose(whole.gen_error, one_by_one.gen_error, rtol=1e-12, atol=0)
+    assert np.allclose(whole.err_new, one_by_one.err_new, rtol=1e-12, atol=0)
