@@ -259,11 +259,13 @@ ROUNDING_FLOOR = 1e-20
 MIN_SEEDS_FOR_SE = 10     # below this the standard error is itself too noisy to read z at face value
 
 
-def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, *, theory=True) -> pd.DataFrame:
     """Per (setting, alpha): mean gen_error, its standard error and a 95% interval from the
     t-distribution with n_runs - 1 degrees of freedom (a normal interval is too narrow for a
     few seeds: t_0.975 is 4.30 at 3 seeds, 2.26 at 10), the number of runs, and (``theory``)
     the replica prediction with z = (mean - theory) / SE and its two-sided t p-value.
+    ``theory`` may instead be a function that adds the ``theory`` column to the summary frame
+    (another estimator's prediction, e.g. :func:`empirical.amp.summarize_amp`).
 
     z and p are NaN where they mean nothing: a single run, or an SE at rounding level
     (<= 1e-12 of the error, or <= ROUNDING_FLOOR: exact recovery in every seed).  Rows from separate calls with
@@ -285,7 +287,7 @@ def summarize(runs: pd.DataFrame, *, theory: bool = True) -> pd.DataFrame:
     out["ci_low"] = out["gen_error"] - t975 * out["se"]
     out["ci_high"] = out["gen_error"] + t975 * out["se"]
     if theory:
-        out = _with_theory(out)
+        out = (_with_theory if theory is True else theory)(out)
         scale = np.maximum(out["gen_error"].abs(), out["theory"].abs())
         meaningful = (dof >= 1) & (out["se"] > np.maximum(1e-12 * scale, ROUNDING_FLOOR))
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -169,19 +169,24 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
             out.append(_FixedPoint(max(alpha * math.exp(u) - hh.noise2, 0.0), math.nan, u, False))
             continue
         da, db = d[i], d[i + 1]     # brentq starts at the bracket ends: the scan has them
+        seen = {}                   # u -> (h, estimate of h, M): brentq's evaluations, reused below
 
-        def f(x, a=a, b=b, da=da, db=db):
-            return da if x == a else (db if x == b else hh.one(x) - alpha)
+        def f(x, a=a, b=b, da=da, db=db, seen=seen):
+            if x == a or x == b:
+                return da if x == a else db
+            seen[x] = hh.with_error(x)
+            return seen[x][0] - alpha
         u = b if d[i + 1] == 0.0 else (a if d[i] == 0.0 else so.brentq(f, a, b, xtol=1e-13, rtol=1e-14))
-        hv, dh, m = hh.with_error(u)
-        du = 1e-5
-        slope = (hh.one(u + du) - hh.one(u - du)) / (2 * du)
+        hv, dh, m = seen[u] if u in seen else hh.with_error(u)
+        slope, dm_du = _slopes(hh, u, hv, m, seen)
         err_u = (dh + abs(hv - alpha)) / abs(slope) if slope != 0.0 else math.inf
         err_u += 1e-13 + 4e-16 * abs(u)
         # E = M(sigma^2) at the root (not alpha sigma^2 - s^2, which cancels when E << s^2)
         s2 = math.exp(u)
         E = m
-        if math.isfinite(err_u) and err_u < 1.0:
+        if err_u < 1e-3 and abs(dm_du) * err_u <= 1e-2 * E:      # first order in err_u holds
+            err = abs(dm_du) * err_u + dh * s2
+        elif err_u < 1.0:
             m_lo, m_hi = hh.m_one(s2 * math.exp(-err_u))[0], hh.m_one(s2 * math.exp(err_u))[0]
             err = 0.5 * abs(m_hi - m_lo) + dh * s2
         else:
@@ -190,16 +195,36 @@ def _crossings(hh: _H, alpha: float) -> list[_FixedPoint]:
     return out
 
 
+def _slopes(hh: _H, u: float, hv: float, m: float, seen: dict) -> tuple[float, float]:
+    """dh/du and dM/du at the root u, for its error propagation: a secant to the nearest point
+    brentq evaluated between 1e-10 and 1e-4 away (no new evaluation), else a forward step of
+    1e-6. dM/du is taken as M d(ln M)/du: M can fall by e^-1000 per unit of u, where a plain
+    secant of M is far off and one of ln M is not."""
+    near = [x for x in seen if 1e-10 <= abs(x - u) <= 1e-4]
+    if near:
+        x = min(near, key=lambda x: abs(x - u))
+        hx, mx = seen[x][0], seen[x][2]
+    else:
+        x = u + 1e-6
+        hx, _, mx = hh.with_error(x)
+    du = x - u
+    slope = (hx - hv) / du
+    if m > 0.0 and mx > 0.0:
+        return slope, m * math.log(mx / m) / du
+    return slope, (mx - m) / du
+
+
 @functools.lru_cache(maxsize=None)
 def _leggauss(k: int):
     return np.polynomial.legendre.leggauss(k)
 
 
-def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20)) -> tuple[float, float]:
+def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20), width: float = 2.0
+               ) -> tuple[float, float]:
     """phi(u2) - phi(u1) = (alpha (u2 - u1) - int_{u1}^{u2} h du) / 2, Gauss-Legendre on panels
-    of width <= 2 with two orders (the difference is the estimate). The label-noise part of h,
-    s^2 e^-u, is integrated in closed form."""
-    n_pan = max(int(math.ceil(abs(u2 - u1) / 2.0)), 1)
+    of width <= ``width`` with two orders (the difference is the estimate). The label-noise part
+    of h, s^2 e^-u, is integrated in closed form."""
+    n_pan = max(int(math.ceil(abs(u2 - u1) / width)), 1)
     edges = np.linspace(u1, u2, n_pan + 1)
     mid, half = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     vals = []
@@ -211,6 +236,10 @@ def _delta_phi(hh: _H, alpha: float, u1: float, u2: float, orders=(10, 20)) -> t
     noise = hh.noise2 * (math.exp(-u1) - math.exp(-u2))
     return (0.5 * (alpha * (u2 - u1) - vals[1] - noise),
             0.5 * abs(vals[1] - vals[0]) + 1e-13 * (abs(vals[1]) + abs(noise)))
+
+
+# rules that rank fixed points by potential, cheapest first: (Gauss-Legendre orders, panel width)
+_PHI_RULES = (((4, 8), 6.0), ((10, 20), 2.0))
 
 
 # -- one alpha ----------------------------------------------------------------------------------
@@ -247,8 +276,8 @@ def _solve_alpha(hh: _H, alpha: float, rtol: float) -> _Point:
     else:
         # a low-order rule first: it only has to rank the stable fixed points; the high-order
         # one is paid only where the low-order estimates cannot separate the two lowest
-        for orders in ((4, 8), (10, 20)):
-            cands = [(0.0, 0.0, amp)] + [(*_delta_phi(hh, alpha, amp.u, fp.u, orders), fp)
+        for orders, width in _PHI_RULES:
+            cands = [(0.0, 0.0, amp)] + [(*_delta_phi(hh, alpha, amp.u, fp.u, orders, width), fp)
                                           for fp in fps[:-1] if fp.stable]
             cands.sort(key=lambda c: c[0])
             if len(cands) == 1 or cands[1][0] - cands[0][0] > cands[0][1] + cands[1][1]:

@@ -179,6 +179,23 @@ def test_fixed_points_match_reference_state_evolution(alpha, noise, omega, teach
     assert res.amp_error[0] == pytest.approx(e_amp, rel=1e-8, abs=1e-15)
 
 
+@pytest.mark.parametrize("alpha", [0.3, 0.6])
+def test_exponentially_small_errors_match_reference(alpha):
+    """Fixed teacher with label noise: the AMP error is 1e-66 .. 1e-131 here, and E = M((s^2 + E) /
+    alpha) iterated with the quadrature reference (E << s^2, so it settles in a few steps) agrees
+    to 1e-8 relative, inside the error estimate (propagated through d ln M / du, ~300 here)."""
+    task = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5, teacher="fixed", noise=0.05)
+    res = solve_bayes(task, [alpha])
+    e = 1.0
+    for _ in range(100):
+        e, prev = M_ref(task, "pt", (task.noise ** 2 + e) / alpha), e
+        if abs(e - prev) <= 1e-15 * e:
+            break
+    assert res.converged[0] and 0.0 < e < 1e-60
+    assert res.amp_error[0] == pytest.approx(e, rel=1e-8)
+    assert abs(res.amp_error[0] - e) <= res.amp_error_err[0] + 1e-12 * e
+
+
 # -- the potential -----------------------------------------------------------------------------
 @pytest.mark.parametrize("teacher,noise,alpha", [("gaussian", 0.05, 0.16), ("gaussian", 0.2, 0.3),
                                                    ("fixed", 0.1, 0.2)])

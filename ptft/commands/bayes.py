@@ -71,7 +71,8 @@ def _cmd_bayes(args) -> int:
     frame = compare_with_se(task, alphas, args.dim, range(args.seeds), knowledge=args.knowledge,
                             n_iter=args.iterations, damping=args.damping,
                             backend="numpy" if args.device == "cpu" else "torch", device=args.device)
-    return finish_frame(with_parameters(frame, task), args, required=["amp_finite_d", "se_theory"])
+    frame = with_parameters(frame, task, knowledge=args.knowledge, damping=args.damping)
+    return finish_frame(frame, args, required=["amp_finite_d", "se_theory"])
 
 
 def _warn_unconverged(res, code) -> int:
