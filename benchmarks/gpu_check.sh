@@ -47,6 +47,7 @@ step train_steps 60 python benchmarks/bench_simulate.py --device cuda --quick --
 BENCH_SPEED_DEVICE=cuda BENCH_SPEED_TRAIN_BUDGET=${TRAIN_BUDGET:-30} \
     step train_to_flow 240 python benchmarks/bench_speed.py --child train --quick
 cp "$OUT_DIR/train_to_flow.log" "$OUT_DIR/train_to_flow_cuda.json" 2>/dev/null
+step amp_simulate 60 python -m ptft.cli simulate --method amp --omega 0.5 --noise 0.1 --alpha 0.3 --dim 8000 --seeds 16 --device cuda --format csv --out "$OUT_DIR/amp_simulate_cuda.csv"
 step amp_torch 60 python -m ptft.cli bayes --omega 0.5 --noise 0.1 --alpha 0.3 --simulate --dim 8000 --seeds 16 --device cuda --format csv --out "$OUT_DIR/amp_cuda.csv"
 
 ( IFS=,; echo "{${status[*]}}" ) > "$OUT_DIR/gpu_check.json"
