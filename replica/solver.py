@@ -62,6 +62,7 @@ _ROUND = 1e-15      # relative rounding of a residual (a sum of ~1e3 positive te
 # this is the one absolute floor of the error control
 _RECOVERY_E = 1e-24
 _TINY = 1e-300      # the error target where gen_error underflows
+_COLD_NEWTON = 12   # Newton steps from the cold guess before the bracketed solve takes over
 
 
 def _accuracy(accuracy, rtol) -> Accuracy:
@@ -130,6 +131,10 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
     status = 0
     if not ok:
         ls0, lt0 = _guess(classes, alpha, math.sqrt(noise2), reg)
+        if start is None:     # cold: Newton (analytic Jacobian) from the guess, usually enough
+            ls, lt, f1, f2, ok, k = kern.solve_newton(ls0, lt0, *args, per, acc.tol, _COLD_NEWTON, jac)
+            nev += k
+    if not ok:
         ls, lt, f1, f2, status, k = kern.solve_nested(ls0, lt0, *args, per, _LOG_SIGMA_FLOOR)
         nev += k
         if status == 0:   # polish the bracketed root
@@ -215,7 +220,7 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, st
         target = acc.rtol * abs(pt.e_err) + _TINY
         est, resid = _error_estimate(classes, alpha, noise2, reg, pt)
         if est <= target:
-            fine = _fine_residuals(kern, classes, alpha, noise2, reg, acc.refined(level + 1), pt)
+            fine = _fine_residuals(kern, classes, alpha, noise2, reg, acc.refined(level), pt)
             nev += 1
             est, resid = _error_estimate(classes, alpha, noise2, reg, pt, fine)
             if est <= target:
@@ -233,12 +238,14 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, st
         nev += pt.nev
 
 
-def _fine_residuals(kern, classes, alpha, noise2, reg, fine: Accuracy, pt: _Point):
-    """(F1, F2) at the point's (sigma, tau) with the rule ``fine`` (the independent check)."""
+def _fine_residuals(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point):
+    """(F1, F2) at the point's (sigma, tau) with the rule at half the step of ``acc`` (the
+    independent check): the nodes of step h plus the midpoints, in one pass."""
     per = np.zeros_like(pt.per)
-    f1, f2, _ = kern.residuals(pt.ls, pt.lt, alpha, noise2, reg, classes.weight, classes.c, classes.kind,
-                               classes.par, classes.svar, fine.ksd, fine.h_max, fine.m_min, per)
-    return f1, f2
+    fine = np.empty(2)
+    kern.residuals_x(pt.ls, pt.lt, alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par,
+                     classes.svar, acc.ksd, acc.h_max, acc.m_min, per, kern.WANT_FINE, np.empty(4), fine)
+    return float(fine[0]), float(fine[1])
 
 
 def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 0.0,
