@@ -56,12 +56,12 @@ class Accuracy:
         return replace(self, h_max=self.h_max / 2**level, m_min=self.m_min * 2**level)
 
 
-_ROUND = 1e-15      # relative rounding of a residual (a sum of ~1e3 positive terms)
 # a fixed point with gen_error below this is exact recovery (reported as 0): with a point-mass
 # teacher the error balance crosses 0 in rounding noise at sigma ~ 1e-16, i.e. gen_error ~ 1e-32;
 # this is the one absolute floor of the error control
 _RECOVERY_E = 1e-24
 _TINY = 1e-300      # the error target where gen_error underflows
+_COLD_NEWTON = 12   # Newton steps from the cold guess before the bracketed solve takes over
 
 
 def _accuracy(accuracy, rtol) -> Accuracy:
@@ -100,6 +100,7 @@ class _Point:
     nev: int
     per: np.ndarray
     jac: np.ndarray
+    kern: object = None      # the kernels that solved it (the error estimate is compiled there)
 
 
 def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_jac=None) -> _Point:
@@ -122,7 +123,7 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
         if ok:      # per and f1, f2 are current at the root; the Jacobian there, fresh
             kern.jacobian_at(ls, lt, f1, f2, *args, np.empty_like(per), jac)
             e_err = float((classes.weight * classes.svar) @ per[:, 1])
-            return _Point(ls, lt, f1, f2, e_err, 0, True, nev + 2, per, jac)
+            return _Point(ls, lt, f1, f2, e_err, 0, True, nev + 2, per, jac, kern)
         jac[:] = np.nan
     if start is not None:
         ls, lt, f1, f2, ok, k = kern.solve_newton(start[0], start[1], *args, per, acc.tol, acc.max_newton, jac)
@@ -130,6 +131,10 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
     status = 0
     if not ok:
         ls0, lt0 = _guess(classes, alpha, math.sqrt(noise2), reg)
+        if start is None:     # cold: Newton (analytic Jacobian) from the guess, usually enough
+            ls, lt, f1, f2, ok, k = kern.solve_newton(ls0, lt0, *args, per, acc.tol, _COLD_NEWTON, jac)
+            nev += k
+    if not ok:
         ls, lt, f1, f2, status, k = kern.solve_nested(ls0, lt0, *args, per, _LOG_SIGMA_FLOOR)
         nev += k
         if status == 0:   # polish the bracketed root
@@ -143,7 +148,7 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
     else:
         f1, f2, e_err = kern.residuals(ls, lt, *args, per)
         nev += 1
-    return _Point(ls, lt, f1, f2, e_err, status, ok, nev, per, jac)
+    return _Point(ls, lt, f1, f2, e_err, status, ok, nev, per, jac, kern)
 
 
 def _error_estimate(classes, alpha, noise2, reg, pt: _Point, fine=None) -> tuple[float, float]:
@@ -160,32 +165,13 @@ def _error_estimate(classes, alpha, noise2, reg, pt: _Point, fine=None) -> tuple
     s = asinh(x / L)) can leave the 4h rule with < 1 node per width, and then r is not the
     convergence rate (measured: r = 3e-4 while err(h) / err(2h) = 0.03). ``fine`` = F at
     step h/2 at the same (sigma, tau), an independent rule: its shift e0 ~ err(h) is taken
-    when larger. The residual adds its own shift, and rounding of the sums a floor."""
-    if not (-700.0 < min(2.0 * pt.ls, pt.lt) and max(2.0 * pt.ls, pt.lt) < 700.0
-            and math.isfinite(pt.e_err)):      # ran off (e.g. exp(-b)) or under
-        return math.inf, 0.0
-    sigma2, tau = math.exp(2.0 * pt.ls), math.exp(pt.lt)
-    j11, j21, j12, j22 = (float(v) for v in pt.jac)
-    det = j11 * j22 - j12 * j21
-    w, ws = classes.weight, classes.weight * classes.svar
-    scale = 2.0 * alpha * sigma2
-
-    def shift(g1, g2):         # |first component of J^-1 g| in gen_error units
-        return abs(j22 * g1 - j12 * g2) / abs(det) * scale if det != 0.0 else math.inf
-
-    def rule(i):               # F at step 2h (i = 3) or 4h (i = 5), minus F at step h
-        return (float(w @ pt.per[:, i]) / alpha - (1.0 - reg / tau) - pt.f1,
-                (float(ws @ pt.per[:, i + 1]) + noise2) / (alpha * sigma2) - 1.0 - pt.f2)
-
-    e1, e2 = shift(*rule(3)), shift(*rule(5))
-    r = e1 / e2 if e2 > 0.0 else 0.0
-    quad = e2 if r >= 0.4 else e1 * r / (1.0 - 2.0 * r)
-    if fine is not None:
-        quad = max(quad, shift(fine[0] - pt.f1, fine[1] - pt.f2))
-    resid = alpha * sigma2 * abs(pt.f2) + shift(pt.f1, pt.f2)
-    # rounding: sums of ~1e3 positive terms carry ~1e-15 relative error in each residual
-    est = quad + resid + shift(_ROUND, _ROUND) + _ROUND * abs(pt.e_err)
-    return (est, resid) if math.isfinite(est) else (math.inf, 0.0)
+    when larger. The residual adds its own shift, and rounding of the sums a floor. The formula
+    is compiled (``estimate`` in the kernels), shared with the compiled curve."""
+    kern = pt.kern
+    f = np.zeros(2) if fine is None else np.asarray(fine, float)
+    est, resid = kern.estimate(alpha, noise2, reg, classes.weight, classes.svar, pt.per, pt.ls, pt.lt, pt.f1, pt.f2,
+                               pt.e_err, np.asarray(pt.jac, float), f, fine is not None)
+    return float(est), float(resid)
 
 
 def _polish(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point) -> _Point:
@@ -196,7 +182,7 @@ def _polish(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point) -> _Po
     per, jac = pt.per.copy(), pt.jac.copy()
     ls, lt, f1, f2, _, k = kern.solve_newton(pt.ls, pt.lt, *args, per, 1e-300, 4, jac)
     f1, f2, e_err = kern.jacobian(ls, lt, *args, per, jac)
-    return _Point(ls, lt, f1, f2, e_err, 0, True, k + 3, per, jac)
+    return _Point(ls, lt, f1, f2, e_err, 0, True, k + 3, per, jac, kern)
 
 
 def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_jac=None):
@@ -215,7 +201,7 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, st
         target = acc.rtol * abs(pt.e_err) + _TINY
         est, resid = _error_estimate(classes, alpha, noise2, reg, pt)
         if est <= target:
-            fine = _fine_residuals(kern, classes, alpha, noise2, reg, acc.refined(level + 1), pt)
+            fine = _fine_residuals(kern, classes, alpha, noise2, reg, acc.refined(level), pt)
             nev += 1
             est, resid = _error_estimate(classes, alpha, noise2, reg, pt, fine)
             if est <= target:
@@ -233,12 +219,14 @@ def _certified_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, st
         nev += pt.nev
 
 
-def _fine_residuals(kern, classes, alpha, noise2, reg, fine: Accuracy, pt: _Point):
-    """(F1, F2) at the point's (sigma, tau) with the rule ``fine`` (the independent check)."""
+def _fine_residuals(kern, classes, alpha, noise2, reg, acc: Accuracy, pt: _Point):
+    """(F1, F2) at the point's (sigma, tau) with the rule at half the step of ``acc`` (the
+    independent check): the nodes of step h plus the midpoints, in one pass."""
     per = np.zeros_like(pt.per)
-    f1, f2, _ = kern.residuals(pt.ls, pt.lt, alpha, noise2, reg, classes.weight, classes.c, classes.kind,
-                               classes.par, classes.svar, fine.ksd, fine.h_max, fine.m_min, per)
-    return f1, f2
+    fine = np.empty(2)
+    kern.residuals_x(pt.ls, pt.lt, alpha, noise2, reg, classes.weight, classes.c, classes.kind, classes.par,
+                     classes.svar, acc.ksd, acc.h_max, acc.m_min, per, kern.WANT_FINE, np.empty(4), fine)
+    return float(fine[0]), float(fine[1])
 
 
 def solve_classes(classes: Classes, alphas, *, noise: float = 0.0, reg: float = 0.0,
@@ -268,7 +256,21 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
     start = None
     prev = []        # (alpha, ls, lt) of the last converged interior points: the predictor
     prev_jac = []    # and the Jacobians at the last two (chord steps)
-    for i in _progress(order, progress):
+    bar = _progress(n, progress)          # a progress bar: one point at a time, no compiled curve
+    curve = _Curve(kern, classes, alphas[order], noise**2, reg, acc) if bar is None else None
+    pos = 0
+    while pos < n:
+        if curve is not None and start is not None:
+            # the warm points the compiled curve certifies on its own (no Python per point)
+            stop, prev, prev_jac = curve.run(pos, prev, prev_jac)
+            curve.store(pos, stop, order, out, gerr, conv, phase, nevs, ng)
+            pos = stop
+            if pos == n:
+                break
+        i = order[pos]
+        pos += 1
+        if bar is not None:
+            bar.update(1)
         alpha = float(alphas[i])
         if reg == 0.0 and alpha >= 1.0:
             _closed_form(i, alpha, noise, classes, out, gerr, conv, phase)
@@ -297,10 +299,58 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
         start = (pt.ls, pt.lt) if conv[i] else None
         prev = (prev + [(alpha, pt.ls, pt.lt)])[-3:] if conv[i] else []
         prev_jac = (prev_jac + [pt.jac.copy()])[-2:] if conv[i] else []
+    if bar is not None:
+        bar.close()
     result = SolveResult(alphas, out["gen"], out["gen"] + noise**2, out["sigma"], out["tau"], gerr,
                          out["act"], out["res"], conv, phase.astype(str), nevs, classes.group_names,
                          dict(info or {}), out["err"])
     return result, out["par"]
+
+
+class _Curve:
+    """The compiled warm curve (``curve`` in the kernels) over the sorted alphas, and the
+    packaging of the points it certified (the same columns as the general path)."""
+
+    def __init__(self, kern, classes, sorted_alphas, noise2, reg, acc):
+        k, n = classes.weight.size, sorted_alphas.size
+        self.kern, self.classes, self.alphas, self.noise2, self.reg, self.acc = (kern, classes, sorted_alphas,
+                                                                                noise2, reg, acc)
+        self.pt = np.full((n, 6), np.nan)
+        self.per = np.zeros((n, k, 7))
+        self.jac = np.full((n, 4), np.nan)
+        self.nev = np.zeros(n, np.int64)
+
+    def run(self, pos, prev, prev_jac):
+        """Solve from sorted position ``pos`` until a point is left to the general path;
+        returns (that position, the updated histories)."""
+        c, acc = self.classes, self.acc
+        hist = np.zeros((3, 3))
+        jhist = np.zeros((2, 4))
+        hist[:len(prev)] = np.asarray(prev, float).reshape(-1, 3)
+        jhist[:len(prev_jac)] = np.asarray(prev_jac, float).reshape(-1, 4)
+        stop, nh, nj = self.kern.curve(self.alphas, pos, self.noise2, self.reg, c.weight, c.c, c.kind, c.par,
+                                       c.svar, acc.ksd, acc.h_max, acc.m_min, acc.tol, acc.rtol, hist, len(prev),
+                                       jhist, len(prev_jac), self.pt, self.per, self.jac, self.nev)
+        if stop == pos:
+            return stop, prev, prev_jac
+        return stop, [tuple(r) for r in hist[:nh]], [j.copy() for j in jhist[:nj]]
+
+    def store(self, lo, hi, order, out, gerr, conv, phase, nevs, ng):
+        if hi <= lo:
+            return
+        idx = order[lo:hi]
+        pt, per, c = self.pt[lo:hi], self.per[lo:hi], self.classes
+        out["gen"][idx], out["err"][idx] = pt[:, 4], pt[:, 5]
+        out["sigma"][idx], out["tau"][idx] = np.exp(pt[:, 0]), np.exp(pt[:, 1])
+        out["res"][idx] = np.maximum(np.abs(pt[:, 2]), np.abs(pt[:, 3]))
+        out["par"][idx] = per[:, :, 1] @ c.weight
+        out["act"][idx] = per[:, :, 2] @ c.weight
+        onehot = np.zeros((c.weight.size, ng))
+        onehot[np.arange(c.weight.size), c.group] = c.weight
+        den = onehot.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gerr[idx] = np.where(den > 0, ((per[:, :, 1] * c.svar) @ onehot) / np.where(den > 0, den, 1.0), np.nan)
+        conv[idx], phase[idx], nevs[idx] = True, "interior", self.nev[lo:hi]
 
 
 def _predict(prev, alpha):
@@ -361,12 +411,12 @@ def _closed_form(i, alpha, noise, classes, out, gerr, conv, phase):
     conv[i], phase[i] = True, "closed-form"
 
 
-def _progress(order, progress):
+def _progress(n, progress):
     if not progress:
-        return order
+        return None
     from tqdm.auto import tqdm
 
-    return tqdm(order, desc="alpha", unit="pt", leave=False)
+    return tqdm(total=n, desc="alpha", unit="pt", leave=False)
 
 
 # -- the one public solve: problem -> classes (one builder) -> the saddle-point loop ----------

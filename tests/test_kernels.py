@@ -168,3 +168,57 @@ def test_penalties_flat_on_a_half_line_are_refused():
 
     with pytest.raises(PenaltyError, match="constant on b < 0"):
         make_penalty("Max(b, 0)**2")
+
+
+@pytest.mark.parametrize("teacher", ["gaussian", "fixed"])
+def test_analytic_jacobian_matches_central_difference(teacher):
+    """residuals_x's Jacobian (same pass as the residuals) vs a central difference of the
+    residuals on a fine rule (step 1e-4 in log space: truncation ~1e-8 relative)."""
+    from replica import solver as S
+
+    kern = codegen.builtin("hypent")
+    cl = S.build_problem(S.SingleTask("hypent", 0.1, teacher, c=1e-3), None).classes
+    per = np.zeros((cl.weight.size, 7))
+    for ls, lt, alpha in [(-1.0, -1.5, 0.3), (0.3, -3.0, 0.5), (-2.5, -6.0, 0.2)]:
+        args = (alpha, 0.01, 0.0, cl.weight, cl.c, cl.kind, cl.par, cl.svar, 9.0, 0.02, 256)
+        jac, fine = np.zeros(4), np.zeros(2)
+        kern.residuals_x(ls, lt, *args, per, kern.WANT_JAC, jac, fine)
+        e = 1e-4
+        fp = [kern.residuals(ls + e, lt, *args, per)[:2], kern.residuals(ls - e, lt, *args, per)[:2],
+              kern.residuals(ls, lt + e, *args, per)[:2], kern.residuals(ls, lt - e, *args, per)[:2]]
+        ref = np.array([(fp[0][0] - fp[1][0]) / (2 * e), (fp[0][1] - fp[1][1]) / (2 * e),
+                        (fp[2][0] - fp[3][0]) / (2 * e), (fp[2][1] - fp[3][1]) / (2 * e)])
+        scale = np.abs(ref).max()
+        assert np.abs(jac - ref).max() <= 1e-7 * scale
+        fd = np.zeros(4)
+        kern.jacobian_fd(ls, lt, *args, per, fd, 1e-7)       # what the solver used before
+        assert np.abs(jac - fd).max() <= 1e-5 * scale
+
+
+def test_fine_rule_is_the_half_step_rule():
+    """The h/2 sums from the midpoints equal the rule with twice the intervals."""
+    from replica import solver as S
+
+    kern = codegen.builtin("hypent")
+    cl = S.build_problem(S.SingleTask("hypent", 0.1, "fixed", c=1e-3), None).classes
+    per = np.zeros((cl.weight.size, 7))
+    args = (0.3, 0.0, 0.0, cl.weight, cl.c, cl.kind, cl.par, cl.svar, 9.0, 1.0, 64)
+    fine = np.zeros(2)
+    kern.residuals_x(-1.0, -1.5, *args, per, kern.WANT_FINE, np.zeros(4), fine)
+    f1, f2, _ = kern.residuals(-1.0, -1.5, *args[:-2], 0.5, 128, per)
+    assert fine[0] == pytest.approx(f1, rel=1e-13, abs=1e-15)
+    assert fine[1] == pytest.approx(f2, rel=1e-13, abs=1e-15)
+
+
+def test_compiled_curve_equals_point_by_point():
+    """The compiled warm curve gives the points the general path gives alone (~1e-10)."""
+    from replica import Init, Task, solve
+
+    alphas = np.linspace(0.02, 0.6, 30)
+    curve = solve(Task(), Init(), alphas)
+    assert curve.converged.all()
+    assert (curve.n_evals[1:] < 12).all()
+    for i in (0, 7, 29):
+        alone = solve(Task(), Init(), [alphas[i]])
+        assert alone.gen_error[0] == pytest.approx(curve.gen_error[i], rel=1e-10)
+        assert alone.gen_error_err[0] > 0 and curve.gen_error_err[i] > 0
