@@ -243,11 +243,11 @@ def _import(name: str, path: Path) -> ModuleType:
     except BaseException:
         sys.modules.pop(name, None)
         raise
-    _light_cache_loads(module)
+    light_cache_loads(module)
     return module
 
 
-def _light_cache_loads(module: ModuleType) -> None:
+def light_cache_loads(module: ModuleType) -> None:
     """Let the module's dispatchers load their cached machine code without first loading
     every Numba typing and lowering registry.
 
