@@ -15,6 +15,7 @@ slab) or A^2 (atoms), so it is accurate in relative terms down to sigma^2 ~ 1e-3
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numba import njit
@@ -267,3 +268,9 @@ def total_mmse(s2s, weight, eps, kind, par, hfac: float = 1.0):
     out, out2 = np.empty_like(s2s), np.empty_like(s2s)
     mmse_sum(s2s, weight, eps, kind, par, float(hfac), out, out2)
     return out, out2
+
+
+# cached overloads load without Numba's full context refresh (see numerics.codegen)
+from numerics.codegen import light_cache_loads  # noqa: E402
+
+light_cache_loads(sys.modules[__name__])
