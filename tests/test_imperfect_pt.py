@@ -180,3 +180,37 @@ def test_figure_ext_checks_the_output_directory_first(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 2 and err.startswith("ptft: error: --out") and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("teacher", ["gaussian", "fixed"])
+@pytest.mark.parametrize("alpha_pt", [0.2, 0.5, 0.9])
+def test_folded_classes_against_a_dense_unfolded_rule(teacher, alpha_pt):
+    """The default classes (b = 0 law folded to |x|: half the PT-unused classes) against an
+    independent, much denser PT rule without folding (8x finer step, wider range), anisotropic
+    FT inputs as in the speed benchmark: gen_error within 1e-9 relative at every alpha."""
+    from replica.anisotropic import InputVariances, solve_anisotropic
+    from replica.solver import Pretraining
+
+    task = Task(rho_pt=0.1, rho_ft=0.1, omega=0.5, teacher=teacher)
+    var = InputVariances.mixture([(0.5, 0.5), (0.5, 2.0)])
+    alphas = [0.05, 0.2, 0.4, 0.6]
+    dense = Quadrature(h_max=0.025, m_min=256, ksd=10.0, fold=False)
+    res = solve_anisotropic(task, INIT, alphas, var, alpha_pt=alpha_pt)
+    ref = solve(task, INIT, alphas, inputs=var, pretraining=Pretraining(alpha_pt, dense))
+    assert res.converged.all() and ref.converged.all()
+    assert res.info["n_classes"] < ref.info["n_classes"]
+    np.testing.assert_allclose(res.gen_error, ref.gen_error, rtol=1e-9)
+    np.testing.assert_allclose(res.param_error, ref.param_error, rtol=1e-9)
+
+
+def test_folding_merges_identical_classes_only():
+    """Folded and unfolded classes of the same rule give the same moments of c_FT per group
+    (the fold only adds the weights of the +-x pairs)."""
+    ch = pt_channel(TASK, INIT, 0.5)
+    a = imperfect_classes(TASK, INIT, ch)
+    b = imperfect_classes(TASK, INIT, ch, Quadrature(fold=False))
+    assert a.weight.size < b.weight.size
+    for gi in range(4):
+        sa, sb = a.group == gi, b.group == gi
+        for p in (1, 2, -1):
+            assert np.sum(a.weight[sa] * a.c[sa] ** p) == pytest.approx(np.sum(b.weight[sb] * b.c[sb] ** p), rel=1e-13)
