@@ -36,7 +36,7 @@ def _normal(line: str) -> str:
     line = re.sub(r"\d+(\.\d+)? s\b", "<t> s", line)                  # timings
     line = re.sub(r"[\d.]+ points/s", "<r> points/s", line)
     line = re.sub(r"(?<![\w.])/(?:[^\s/]+/)+", "", line)                # directories
-    return line.rstrip()
+    return " ".join(line.split())      # a table re-aligns when a column's width changes
 
 
 def _same(shown: str, got: str) -> bool:
