@@ -292,7 +292,7 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
         out["par"][i] = float(classes.weight @ pt.per[:, 1])
         out["err"][i] = est
         out["act"][i] = float(classes.weight @ pt.per[:, 2])
-        gerr[i] = _group_errors(classes, svar[:, None] * pt.per[:, :2], ng)
+        gerr[i] = _group_errors(classes, svar * pt.per[:, 1], ng)
         conv[i] = bool(pt.status == 0 and res <= max(acc.tol * 100, 1e-10) and met and math.isfinite(pt.e_err)
                        and math.isfinite(out["sigma"][i]) and math.isfinite(out["tau"][i]))
         phase[i] = "interior"
@@ -345,11 +345,7 @@ class _Curve:
         out["res"][idx] = np.maximum(np.abs(pt[:, 2]), np.abs(pt[:, 3]))
         out["par"][idx] = per[:, :, 1] @ c.weight
         out["act"][idx] = per[:, :, 2] @ c.weight
-        onehot = np.zeros((c.weight.size, ng))
-        onehot[np.arange(c.weight.size), c.group] = c.weight
-        den = onehot.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gerr[idx] = np.where(den > 0, ((per[:, :, 1] * c.svar) @ onehot) / np.where(den > 0, den, 1.0), np.nan)
+        gerr[idx] = _group_errors(c, per[:, :, 1] * c.svar, ng)
         conv[idx], phase[idx], nevs[idx] = True, "interior", self.nev[lo:hi]
 
 
@@ -386,13 +382,14 @@ def _exp(v: float) -> float:
     return math.exp(v) if v < 700.0 else math.inf
 
 
-def _group_errors(classes, per, ng):
-    num = np.zeros(ng)
-    den = np.zeros(ng)
-    np.add.at(num, classes.group, classes.weight * per[:, 1])
-    np.add.at(den, classes.group, classes.weight)
+def _group_errors(classes, err, ng):
+    """Weight-averaged per-class errors of each group: err (..., classes) -> (..., groups);
+    NaN for an empty group."""
+    onehot = np.zeros((classes.weight.size, ng))
+    onehot[np.arange(classes.weight.size), classes.group] = classes.weight
+    den = onehot.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.where(den > 0, (err @ onehot) / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _closed_form(i, alpha, noise, classes, out, gerr, conv, phase):
