@@ -275,9 +275,8 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
         if reg == 0.0 and alpha >= 1.0:
             _closed_form(i, alpha, noise, classes, out, gerr, conv, phase)
             continue
-        pt, est, met, nevs[i] = _certified_point(kern, classes, alpha, noise**2, reg, acc,
-                                                 _predict(prev, alpha) if start is not None else None,
-                                                 _predict_jac(prev, prev_jac, alpha) if start is not None else None)
+        guess, guess_jac = _warm_start(kern, prev, prev_jac, alpha) if start is not None and prev else (None, None)
+        pt, est, met, nevs[i] = _certified_point(kern, classes, alpha, noise**2, reg, acc, guess, guess_jac)
         res = max(abs(pt.f1), abs(pt.f2))
         if pt.status == 1 or (pt.status == 0 and abs(pt.e_err) <= _RECOVERY_E):   # exact recovery
             for key in ("gen", "par", "err", "sigma", "tau", "res"):
@@ -349,33 +348,14 @@ class _Curve:
         conv[idx], phase[idx], nevs[idx] = True, "interior", self.nev[lo:hi]
 
 
-def _predict(prev, alpha):
-    """Warm start for Newton: the polynomial through the last (up to three) converged points,
-    extrapolated in alpha (error O(dalpha^3) on a smooth curve; chord steps then converge in
-    about two evaluations), else the last point."""
-    if not prev:
-        return None
-    ls = lt = 0.0
-    for j, (aj, sj, tj) in enumerate(prev):
-        wgt = 1.0
-        for m, (am, _, _) in enumerate(prev):
-            if m != j:
-                if am == aj:
-                    return prev[-1][1:]
-                wgt *= (alpha - am) / (aj - am)
-        ls += wgt * sj
-        lt += wgt * tj
-    return ls, lt
-
-
-def _predict_jac(prev, jacs, alpha):
-    """The Jacobian for chord steps: linear in alpha through the last two points' Jacobians."""
-    if not jacs:
-        return None
-    if len(jacs) < 2 or len(prev) < 2 or prev[-1][0] == prev[-2][0]:
-        return jacs[-1]
-    f = (alpha - prev[-1][0]) / (prev[-1][0] - prev[-2][0])
-    return jacs[-1] + f * (jacs[-1] - jacs[-2])
+def _warm_start(kern, prev, prev_jac, alpha):
+    """(ls, lt) and the chord Jacobian predicted at alpha from the last converged points
+    (the compiled curve's own predictors: one copy)."""
+    hist = np.asarray(prev, float).reshape(-1, 3)
+    jac = np.full(4, np.nan)
+    if prev_jac:
+        kern.predict_jac(hist, len(prev), np.asarray(prev_jac, float).reshape(-1, 4), len(prev_jac), alpha, jac)
+    return kern.predict(hist, len(prev), alpha), (jac if prev_jac else None)
 
 
 def _exp(v: float) -> float:
