@@ -222,3 +222,25 @@ def test_compiled_curve_equals_point_by_point():
         alone = solve(Task(), Init(), [alphas[i]])
         assert alone.gen_error[0] == pytest.approx(curve.gen_error[i], rel=1e-10)
         assert alone.gen_error_err[0] > 0 and curve.gen_error_err[i] > 0
+
+
+@pytest.mark.parametrize("kind,par", [(0, 0.0), (1, 10.0)])
+def test_even_integrand_folded_equals_the_whole_line_rule(hyp, kind, par):
+    """An even penalty with a centred z law is integrated on s >= 0 only (twice, the node at 0
+    once): every output, the 2h/4h sub-rules, the Jacobian and the h/2 rule included, equals
+    the trapezoid over the whole line [-b, b] with twice the intervals."""
+    flags = hyp.WANT_JAC | hyp.WANT_FINE
+    for sigma, tau, c in [(0.3, 0.05, 1e-3), (2.0, 1.0, 2e-6), (0.02, 0.04, 1.0)]:
+        folded = np.zeros(hyp.NX)
+        hyp.component_x(sigma, tau, c, kind, par, 9.0, 0.1, 64, sigma, flags, folded)
+        sd = math.sqrt(par + sigma**2) if kind == 1 else sigma
+        q_post = sigma**2 / sd**2 if kind == 1 else 0.0
+        L = max(min(sigma, hyp.feature_scale(c)), 1e-6 * sigma)
+        b = hyp.invert_m(9.0 * sd, 0, L, 0.0, 0, tau, c)
+        n_half = max(32, math.ceil(b / 0.1))
+        n_half = 4 * ((n_half + 3) // 4)
+        whole = np.zeros(hyp.NX)
+        hyp._segment(-b, b, 0, L, 0.0, 0, tau, c, kind, par, 0.0, sd, q_post, par * q_post, 0.1, 2 * n_half,
+                     whole, flags)
+        keep = [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]      # 2 is P(active), not a quadrature
+        assert np.allclose(folded[keep], whole[keep], rtol=1e-13, atol=1e-300)
