@@ -16,6 +16,7 @@ the derived expression with r and h substituted, checked at 50 digits by the tes
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -99,7 +100,9 @@ def state_source() -> str:
     return _HEADER + _state_source()
 
 
+@functools.lru_cache(maxsize=1)
 def _digest() -> str:
+    """This file's hash, read once per process (c_FT is called per coordinate class)."""
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 

@@ -411,7 +411,10 @@ def test_workers_die_when_the_parent_is_killed(tmp_path):
     deadline = time.monotonic() + 60
     workers = []
     while time.monotonic() < deadline and proc.poll() is None:
-        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        own = Path(f"/proc/{proc.pid}/cmdline").read_text()
+        # forked workers share the parent's command line; spawned ones run spawn_main
+        workers = [k for k in _children(proc.pid) if Path(f"/proc/{k}/cmdline").read_text() == own
+                   or "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
         if len(workers) >= 2:
             break
         time.sleep(0.05)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import Grid
-from .executors import default_workers
+from .executors import FORK, default_workers
 from .parts import Plan, write_part
 from .rows import compute_chunk, compute_groups
 from .sweep import _as_grid
@@ -37,8 +37,10 @@ class Estimate:
         chunks): start-up, the probe's rate per worker, writing the parts and the table."""
         eff = max(1, min(workers, default_workers(), self.n_chunks))
         per_point = self.probe_seconds / max(self.probe_points, 1)
-        # spawned workers start an interpreter and load the kernels; the parent only starts
-        start = self.process_seconds * (2 if eff > 1 else 1) + self.startup_seconds
+        # forked workers (Linux) start with the parent's loaded kernels; spawned ones start an
+        # interpreter and load them again
+        spawn = eff > 1 and not FORK
+        start = self.process_seconds * (2 if spawn else 1) + self.startup_seconds
         return start + self.n_points * (per_point / eff + 2 * self.write_seconds_per_row)
 
 
