@@ -19,6 +19,9 @@ Quadrature: the PT prox has no closed form, but its inverse has.  As in the kern
 placed uniformly in s with x = c_PT sinh(s) (the PT estimate), z(s) = x + tau_PT asinh(x/c_PT)/2,
 weight pdf(z) dz/ds ds (trapezoid; spectrally accurate for this smooth integrand, and it
 resolves the rich-regime "kink" of width c_PT around x = 0 that Gauss-Hermite in z misses).
+Each FT class costs a quadrature of its own, so the trapezoid law is then compressed to the
+fewest Gauss nodes in s that reproduce its integrals of smooth functions of c_FT (8 to 64
+nodes instead of 50 to 500; the trapezoid law is kept where none does).
 
 Limits: sigma_PT = 0 (exact PT recovery: alpha_PT >= 1, or above the recovery threshold of
 the PT penalty) reproduces the oracle-PT classes of :func:`replica.solver.ptft_classes`.
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics import codegen
-from numerics.transfer import c_ft
+from numerics.transfer import c_ft_numeric
 
 from .params import Init, ParameterError, Task, _finite
 from .solver import (GROUPS, KIND_FIXED, KIND_GAUSS, KIND_ZERO, Accuracy, Classes, SolveResult,
@@ -65,12 +68,19 @@ class PTChannel:
 
 @dataclass(frozen=True)
 class Quadrature:
-    """Nodes of the PT-estimate law: trapezoid in s (x = c_PT sinh s)."""
+    """Nodes of the PT-estimate law: a trapezoid rule in s (x = c_PT sinh s), then, with
+    ``gauss``, the fewest Gauss nodes (8 to 64 per law) that reproduce it (see
+    :func:`gauss_compress`)."""
 
-    h_max: float = 0.2       # largest step in s (0.1 and 0.0125 agree to 1e-12)
-    m_min: int = 24          # fewest intervals per PT-teacher value (20: 1.4e-9 off a dense rule, 24: 5e-11)
+    h_max: float = 0.1       # largest step in s of the trapezoid rule
+    m_min: int = 48          # fewest intervals per PT-teacher value
     ksd: float = 9.0         # z covers b +- ksd sigma_PT
     fold: bool = True        # b = 0: one class per node pair +-x (the law is even, c_FT(|x|))
+    gauss: bool = True       # compress each law to a Gauss rule in s
+    gauss_tol: float = 1e-12  # largest change of a test integral the compression may cause
+
+
+GAUSS_SIZES = (8, 12, 16, 24, 32, 48, 64)
 
 
 def check_alpha_pt(alpha_pt) -> float:
@@ -97,11 +107,14 @@ def pt_channel(task: Task, init: Init, alpha_pt: float, accuracy: Accuracy | Non
                      str(res.phase[0]), float(res.residual[0]), bool(res.converged[0]))
 
 
-def pt_estimate_law(b: float, ch: PTChannel, quad: Quadrature = Quadrature(), fold: bool = False):
+def pt_estimate_law(b: float, ch: PTChannel, quad: Quadrature = Quadrature(), fold: bool = False,
+                    c_of=None):
     """Nodes x_j and weights w_j (sum 1) of beta_hat_PT = eta_PT(b + sigma_PT Z).
 
     Returns one node (x = b) when PT is exact.  ``fold``: for b = 0 return the law of
-    |beta_hat_PT| (nodes x >= 0), all that c_FT needs.
+    |beta_hat_PT| (nodes x >= 0), all that c_FT needs.  ``c_of``: c_FT as a (vectorised)
+    function of |x|; given, and with ``quad.gauss``, the rule is compressed for it
+    (:func:`gauss_compress`).
     """
     if ch.exact:
         return np.array([b]), np.array([1.0])
@@ -121,13 +134,59 @@ def pt_estimate_law(b: float, ch: PTChannel, quad: Quadrature = Quadrature(), fo
     w = trap * dz * np.exp(-0.5 * ((z - b) / sd) ** 2) / (sd * math.sqrt(2.0 * math.pi))
     w = w / w.sum()      # mass outside b +- 9 sd is < 1e-18; normalise it away
     if fold and b == 0.0:
-        x, w = _fold_even(x, w)
-    return x, w
+        s, w = _fold_even(s, w)      # x = L sinh(s) is odd: |x| is the node at |s|
+    if c_of is not None and quad.gauss:
+        s, w = gauss_compress(s, w, lambda sv: c_of(np.abs(L * np.sinh(sv))), quad.gauss_tol)
+    return L * np.sinh(s), w
+
+
+def gauss_compress(s, w, c_of_s, tol: float):
+    """The smallest Gauss rule (sizes :data:`GAUSS_SIZES`) of the discrete law (s_j, w_j) whose
+    integrals of c/(c + kappa), c = c_of_s(s) and kappa log-spaced over the range of c (a
+    transition at every scale the FT classes can have), all lie within ``tol`` of the law's;
+    the law itself when none does. The class moments are smooth in s (x = c_PT sinh s
+    resolves the rich-regime kink), so a Gauss rule in s needs far fewer nodes than the
+    trapezoid rule it is built from."""
+    cs = c_of_s(s)
+    kappa = np.geomspace(cs.min(), cs.max(), 13) if cs.max() > cs.min() else cs[:1]
+
+    def tests(cv):
+        return cv[:, None] / (cv[:, None] + kappa)
+
+    ref = w @ tests(cs)
+    for m in GAUSS_SIZES:
+        if 2 * m > s.size:
+            break
+        sg, wg = gauss_rule(s, w, m)
+        if np.all(np.isfinite(sg)) and np.max(np.abs(wg @ tests(c_of_s(sg)) - ref)) <= tol:
+            return sg, wg
+    return s, w
+
+
+def gauss_rule(s, w, m: int):
+    """m-point Gauss rule of the discrete measure sum_j w_j delta(s - s_j): the recurrence of
+    its orthonormal polynomials by the Stieltjes procedure (on s mapped to [-1, 1]), then the
+    eigenvalues of the Jacobi matrix (Golub-Welsch). Needs m well below the number of points."""
+    from scipy.linalg import eigh_tridiagonal
+
+    mid, half = 0.5 * (s.max() + s.min()), 0.5 * (s.max() - s.min())
+    t = (s - mid) / half
+    mu0 = w.sum()
+    a, b = np.zeros(m), np.zeros(m)
+    p_prev, p = np.zeros_like(t), np.full_like(t, 1.0 / math.sqrt(mu0))
+    for k in range(m):
+        a[k] = np.sum(w * t * p * p)
+        q = (t - a[k]) * p - (b[k - 1] * p_prev if k else 0.0)
+        b[k] = math.sqrt(np.sum(w * q * q))
+        p_prev, p = p, q / b[k]
+    theta, vec = eigh_tridiagonal(a, b[: m - 1])
+    return mid + half * theta, mu0 * vec[0] ** 2
 
 
 def _fold_even(x, w):
     """Merge the nodes +-x of an even law on a symmetric grid into one node |x| (c_FT depends
-    on |beta_PT| only, so the FT classes of the pair are identical: half the classes, same sums)."""
+    on |beta_PT| only, so the FT classes of the pair are identical: half the classes, same sums).
+    Works on s as well as on x (x = L sinh s is odd)."""
     n = x.size - 1
     half = n // 2
     xf = np.abs(x[: half + 1])      # x[j] = -x[n - j]
@@ -140,14 +199,17 @@ def _fold_even(x, w):
 def imperfect_classes(task: Task, init: Init, ch: PTChannel, quad: Quadrature = Quadrature()) -> Classes:
     """FT coordinate classes (group x PT-quadrature node) with c_FT(beta_hat_PT) per node."""
     lam = init.lambda_abs
-    laws = {v: pt_estimate_law(v, ch, quad, fold=quad.fold) for v in {task.a_pt, 0.0}}
+    def c_of(xabs):
+        return c_ft_numeric(xabs, init.c_pt, lam, init.gamma_ft)
+
+    laws = {v: pt_estimate_law(v, ch, quad, fold=quad.fold, c_of=c_of) for v in {task.a_pt, 0.0}}
     cols = {k: [] for k in ("w", "c", "kind", "par", "group")}
     for gi, name in enumerate(GROUPS):
         weight = task.group_weights()[name]
         if weight == 0.0:
             continue
         x, wx = laws[task.a_pt if _IN_PT[name] else 0.0]
-        cvals = np.array([c_ft(abs(v), init.c_pt, lam, init.gamma_ft) for v in x])
+        cvals = c_of(np.abs(x))
         if np.any(cvals <= 0.0):
             raise ParameterError("c_FT = 0 (lambda_pt = -c_pt with gamma_ft = 0): use gamma_ft > 0")
         kind, par = _teacher(task, name)
