@@ -121,7 +121,7 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
         ls, lt, f1, f2, ok, k = kern.solve_chord(start[0], start[1], *args, per, tol, 8, jac)
         nev += k
         if ok:      # per and f1, f2 are current at the root; the Jacobian there, fresh
-            kern.jacobian_at(ls, lt, f1, f2, *args, np.empty_like(per), jac)
+            kern.jacobian_at(ls, lt, *args, np.empty_like(per), jac)
             e_err = float((classes.weight * classes.svar) @ per[:, 1])
             return _Point(ls, lt, f1, f2, e_err, 0, True, nev + 2, per, jac, kern)
         jac[:] = np.nan
