@@ -2,7 +2,7 @@
 
 Work unit = a *chunk*: a run of consecutive groups (points that differ only in alpha, so
 :func:`replica.solve` continues in alpha within each group). Chunks are computed in this
-process (1 worker), in a local process pool (spawned workers), or on a Dask cluster; this
+process (1 worker), in a local process pool (forked on Linux, else spawned), or on a Dask cluster; this
 process alone writes each finished chunk as ``OUT.parts/part-NNNNNN.parquet`` (temporary
 file, fsync, rename), so a chunk is either complete on disk or absent. ``resume=True``
 checks the manifest (same grid, same chunking, same ptft version), drops stray temporary
