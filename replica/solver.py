@@ -132,6 +132,8 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
     if not ok:
         ls0, lt0 = _guess(classes, alpha, math.sqrt(noise2), reg)
         if start is None:     # cold: Newton (analytic Jacobian) from the guess, usually enough
+            lt0, k = _settle_tau(kern, ls0, lt0, args, per)
+            nev += k
             ls, lt, f1, f2, ok, k = kern.solve_newton(ls0, lt0, *args, per, acc.tol, _COLD_NEWTON, jac)
             nev += k
     if not ok:
@@ -149,6 +151,19 @@ def _solve_point(kern, classes, alpha, noise2, reg, acc: Accuracy, start, start_
         f1, f2, e_err = kern.residuals(ls, lt, *args, per)
         nev += 1
     return _Point(ls, lt, f1, f2, e_err, status, ok, nev, per, jac, kern)
+
+
+def _settle_tau(kern, ls0, lt0, args, per):
+    """(log tau, evaluations) for Newton's cold start. The guess's tau comes from the penalty's
+    curvature at 0, far too small where c is tiny (rich coordinates: the curvature that matters is
+    at the signal's scale): then E[eta'] >> alpha (F1 > 1) and the Jacobian, nearly singular there,
+    sends Newton the wrong way. tau is then solved from F1 = 0 at the guessed sigma first (F1 is
+    monotone in tau: a bracketed 1-D solve), which brings 150-300 evaluations down to ~25."""
+    f1 = kern.residuals(ls0, lt0, *args, per)[0]
+    if not f1 > 1.0:
+        return lt0, 1
+    lt, _, k = kern.solve_tau(ls0, lt0, *args, per)
+    return (lt if math.isfinite(lt) else lt0), k + 1
 
 
 def _error_estimate(classes, alpha, noise2, reg, pt: _Point, fine=None) -> tuple[float, float]:

@@ -245,3 +245,18 @@ def test_even_integrand_folded_equals_the_whole_line_rule(hyp, kind, par):
         keep = [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]      # 2 is P(active), not a quadrature
         # d E[eta'] / d log sigma cancels (terms of either sign): rounding relative to the largest sum
         assert np.allclose(folded[keep], whole[keep], rtol=1e-13, atol=1e-14 * np.abs(whole[keep]).max())
+
+
+def test_rich_cold_start_settles_tau_first():
+    """Rich coordinates (c_FT ~ 1e-6): the guess's tau is far too small, F1 >> 1 there. The cold
+    path solves tau at the guessed sigma before Newton: a few dozen evaluations instead of the
+    nested solve's hundreds, and the same point as the warm curve gives (1e-9)."""
+    from replica import Init, Task, solve
+
+    task, init = Task(rho_pt=0.1, rho_ft=0.1, omega=0.0), Init(c_pt=1e-3, lambda_pt=-0.999e-3, gamma_ft=1e-6)
+    alphas = np.linspace(0.005, 0.4, 80)
+    curve = solve(task, init, alphas)
+    for i in (0, 19, 79):
+        alone = solve(task, init, [alphas[i]])
+        assert alone.converged[0] and alone.n_evals[0] <= 40, alone.n_evals
+        assert alone.gen_error[0] == pytest.approx(curve.gen_error[i], rel=1e-9)
