@@ -260,3 +260,11 @@ def test_rich_cold_start_settles_tau_first():
         alone = solve(task, init, [alphas[i]])
         assert alone.converged[0] and alone.n_evals[0] <= 40, alone.n_evals
         assert alone.gen_error[0] == pytest.approx(curve.gen_error[i], rel=1e-9)
+
+
+def test_solver_and_compiled_curve_share_their_thresholds(hyp):
+    """The compiled curve certifies points with the same exact-recovery floor and error floor as
+    replica.solver's Python path (the two are written in two files: this keeps them equal)."""
+    from replica import solver as S
+
+    assert hyp.RECOVERY_E == S._RECOVERY_E and hyp.TINY == S._TINY
