@@ -62,6 +62,7 @@ class Accuracy:
 _RECOVERY_E = 1e-24
 _TINY = 1e-300      # the error target where gen_error underflows
 _COLD_NEWTON = 12   # Newton steps from the cold guess before the bracketed solve takes over
+_BAR_STRETCH = 64   # points per compiled-curve call when a progress bar is shown
 
 
 def _accuracy(accuracy, rtol) -> Accuracy:
@@ -271,17 +272,24 @@ def _solve_classes(classes: Classes, alphas, *, noise=0.0, reg=0.0, kernels="hyp
     start = None
     prev = []        # (alpha, ls, lt) of the last converged interior points: the predictor
     prev_jac = []    # and the Jacobians at the last two (chord steps)
-    bar = _progress(n, progress)          # a progress bar: one point at a time, no compiled curve
-    curve = _Curve(kern, classes, alphas[order], noise**2, reg, acc) if bar is None else None
+    bar = _progress(n, progress)
+    curve = _Curve(kern, classes, alphas[order], noise**2, reg, acc)
+    # with a progress bar the compiled curve runs in stretches, the bar updated after each
+    stretch = n if bar is None else _BAR_STRETCH
     pos = 0
     while pos < n:
-        if curve is not None and start is not None:
+        if start is not None:
             # the warm points the compiled curve certifies on its own (no Python per point)
-            stop, prev, prev_jac = curve.run(pos, prev, prev_jac)
+            end = min(n, pos + stretch)
+            stop, prev, prev_jac = curve.run(pos, end, prev, prev_jac)
             curve.store(pos, stop, order, out, gerr, conv, phase, nevs, ng)
+            if bar is not None:
+                bar.update(stop - pos)
             pos = stop
             if pos == n:
                 break
+            if stop == end:
+                continue            # the stretch ended, not the curve: run the next one
         i = order[pos]
         pos += 1
         if bar is not None:
@@ -334,15 +342,15 @@ class _Curve:
         self.jac = np.full((n, 4), np.nan)
         self.nev = np.zeros(n, np.int64)
 
-    def run(self, pos, prev, prev_jac):
-        """Solve from sorted position ``pos`` until a point is left to the general path;
-        returns (that position, the updated histories)."""
+    def run(self, pos, end, prev, prev_jac):
+        """Solve sorted positions ``pos`` .. ``end - 1`` until a point is left to the general
+        path; returns (that position, or ``end``, and the updated histories)."""
         c, acc = self.classes, self.acc
         hist = np.zeros((3, 3))
         jhist = np.zeros((2, 4))
         hist[:len(prev)] = np.asarray(prev, float).reshape(-1, 3)
         jhist[:len(prev_jac)] = np.asarray(prev_jac, float).reshape(-1, 4)
-        stop, nh, nj = self.kern.curve(self.alphas, pos, self.noise2, self.reg, c.weight, c.c, c.kind, c.par,
+        stop, nh, nj = self.kern.curve(self.alphas[:end], pos, self.noise2, self.reg, c.weight, c.c, c.kind, c.par,
                                        c.svar, acc.ksd, acc.h_max, acc.m_min, acc.tol, acc.rtol, hist, len(prev),
                                        jhist, len(prev_jac), self.pt, self.per, self.jac, self.nev)
         if stop == pos:

@@ -210,6 +210,20 @@ def test_fine_rule_is_the_half_step_rule():
     assert fine[1] == pytest.approx(f2, rel=1e-13, abs=1e-15)
 
 
+def test_progress_bar_runs_the_same_compiled_curve():
+    """With a progress bar the compiled curve runs in stretches of 64 points: the same values
+    (to rounding) and the same convergence as one call over the whole curve."""
+    from replica import Init, Task, solve
+
+    alphas = np.linspace(0.01, 0.6, 200)
+    init = Init(c_pt=1e-3, lambda_pt=-0.999e-3, gamma_ft=1e-6)
+    whole = solve(Task(), init, alphas)
+    shown = solve(Task(), init, alphas, progress=True)
+    assert whole.converged.all() and shown.converged.all()
+    np.testing.assert_allclose(shown.gen_error, whole.gen_error, rtol=1e-10)
+    assert (shown.n_evals[1:] < 12).all()          # warm points, not the one-point-at-a-time path
+
+
 def test_compiled_curve_equals_point_by_point():
     """The compiled warm curve gives the points the general path gives alone (~1e-10)."""
     from replica import Init, Task, solve
